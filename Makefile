@@ -1,0 +1,59 @@
+# Thin wrappers; the README documents the two commands that matter:
+#   make lab    a local virtual classroom (not yet: see the README)
+#   make test   lint, fast tests and every molecule scenario
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYTHON ?= python3
+SCENARIOS ?= toolchain
+IMAGES ?= debian12 debian13
+
+# Podman settings for hybrid-cgroup hosts, without touching /etc.
+export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+.PHONY: help host-deps venv images lint unit molecule test clean
+
+help:
+	@echo "make test       lint + fast tests + molecule ($(SCENARIOS))"
+	@echo "make lint       yamllint, ansible-lint, ruff, shellcheck"
+	@echo "make unit       fast tests, no containers"
+	@echo "make molecule   molecule test for SCENARIOS='$(SCENARIOS)'"
+	@echo "make images     build the debootstrap test images ($(IMAGES))"
+	@echo "make clean      remove the venv and caches"
+
+host-deps:
+	@scripts/host-deps.sh
+
+# Rebuilt whenever requirements.txt changes.
+$(VENV)/.installed: requirements.txt | host-deps
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+images: host-deps
+	molecule/images/build.sh $(IMAGES)
+
+lint: venv
+	yamllint --strict .
+	ansible-lint
+	ruff check tests molecule
+	ruff format --check tests molecule
+	shellcheck scripts/*.sh molecule/images/*.sh .ci/run
+
+unit: venv
+	pytest -q tests
+
+molecule: venv images
+	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+
+test: lint unit molecule
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache

@@ -1,0 +1,80 @@
+"""Helpers for the fast tests: real ansible-playbook runs on localhost, in
+check mode, with no containers. Each run's JSON report is parsed."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+# The ansible-playbook of the venv that runs pytest.
+ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+
+
+class PlaybookRun:
+    def __init__(self, completed):
+        self.rc = completed.returncode
+        self.stderr = completed.stderr
+        report = json.loads(completed.stdout[completed.stdout.index("{") :])
+        # One entry per task, in order: (task name, result on localhost).
+        self.tasks = [
+            (task["task"]["name"], task["hosts"].get("localhost", {}))
+            for play in report["plays"]
+            for task in play["tasks"]
+        ]
+
+    @property
+    def failure(self):
+        """The first failed task as (index, name, message), or None."""
+        for index, (name, result) in enumerate(self.tasks):
+            if result.get("failed"):
+                items = result.get("results") or [result]
+                message = " ".join(str(item.get("msg", "")) for item in items if item.get("failed"))
+                return index, name, message
+        return None
+
+    def changed_before(self, index):
+        return [name for name, result in self.tasks[:index] if result.get("changed")]
+
+
+@pytest.fixture
+def run_role(tmp_path):
+    """Apply one role to localhost in check mode with the given variables."""
+
+    def run(role, variables, tags=None):
+        playbook = tmp_path / "play.yml"
+        playbook.write_text(
+            yaml.safe_dump(
+                [
+                    {
+                        "name": f"Apply {role}",
+                        "hosts": "localhost",
+                        "gather_facts": False,
+                        "vars": variables,
+                        "roles": [{"role": role}],
+                    }
+                ]
+            )
+        )
+        env = dict(
+            os.environ,
+            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+            ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+            ANSIBLE_LOCALHOST_WARNING="false",
+            ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+            ANSIBLE_NOCOLOR="1",
+        )
+        command = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "--check", str(playbook)]
+        if tags:
+            command += ["--tags", tags]
+        completed = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
+        )
+        return PlaybookRun(completed)
+
+    return run

@@ -1,0 +1,89 @@
+"""Bad input fails before anything changes, with a message that names the
+variable. Runs each role for real (check mode) on localhost."""
+
+import pytest
+
+BAD_INPUT = {
+    "uv_version not a version": ("uv", {"uv_version": "latest"}, "uv_version"),
+    "uv_version with a v": ("uv", {"uv_version": "v0.13.9"}, "uv_version"),
+    "unknown uv install method": ("uv", {"uv_install_method": "curl"}, "uv_install_method"),
+    "sha256 of the wrong length": (
+        "uv",
+        {"uv_install_method": "release", "uv_release_sha256": {"x86_64": "abc123"}},
+        "uv_release_sha256",
+    ),
+    "sha256 for an unknown arch": (
+        "uv",
+        {"uv_release_sha256": {"sparc": "a" * 64}},
+        "uv_release_sha256",
+    ),
+    "relative uv cache dir": ("uv", {"uv_cache_dir": "cache/uv"}, "uv_cache_dir"),
+    "uv proxy without scheme": ("uv", {"uv_proxy_url": "proxy:3128"}, "uv_proxy_url"),
+    "malformed python_min_version": ("python", {"python_min_version": "3.x"}, "python_min_version"),
+    "python_min_version as words": (
+        "python",
+        {"python_min_version": "three"},
+        "python_min_version",
+    ),
+    "malformed uv interpreter": (
+        "python",
+        {"python_uv_versions": ["latest"]},
+        "python_uv_versions",
+    ),
+    "identity without an email": (
+        "git",
+        {"git_users": [{"user": "student", "name": "Ada Student"}]},
+        "email",
+    ),
+    "identity with a bad email": (
+        "git",
+        {"git_users": [{"user": "student", "name": "Ada", "email": "ada"}]},
+        "git_users",
+    ),
+    "identity listed twice": (
+        "git",
+        {
+            "git_users": [
+                {"user": "student", "name": "Ada", "email": "a@example.edu"},
+                {"user": "student", "name": "Bob", "email": "b@example.edu"},
+            ]
+        },
+        "git_users",
+    ),
+    "proxy without scheme": (
+        "lab_network",
+        {"lab_network_proxy_url": "proxy:3128"},
+        "lab_network_proxy_url",
+    ),
+    "CA that is a private key": (
+        "lab_network",
+        {
+            "lab_network_ca_certificates": [
+                {
+                    "name": "oops",
+                    "content": "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----",
+                }
+            ]
+        },
+        "lab_network_ca_certificates",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
+def test_bad_input_fails_first_and_names_the_variable(run_role, case):
+    role, variables, named = BAD_INPUT[case]
+    run = run_role(role, variables)
+    assert run.rc != 0
+    failure = run.failure
+    assert failure, f"no task failed:\n{run.stderr}"
+    index, task, message = failure
+    assert named in message, f"{task!r} failed with {message!r}"
+    assert run.changed_before(index) == [], "something changed before the check failed"
+    assert "validat" in task.lower() or "check" in task.lower(), task
+
+
+@pytest.mark.parametrize("role", ["uv", "python", "git", "lab_network"])
+def test_defaults_pass_validation(run_role, role):
+    run = run_role(role, {}, tags=f"{role}_validate")
+    assert run.rc == 0, run.failure
