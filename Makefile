@@ -15,6 +15,7 @@ export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
+export NO_COLOR := 1
 
 .PHONY: help host-deps venv images lint unit molecule test clean
 

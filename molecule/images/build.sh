@@ -102,6 +102,17 @@ build() {
     - "$tag" >/dev/null
   podman tag "$tag" "localhost/mlops-lab/$name:latest"
   echo "$name: built in $((SECONDS - started)) s"
+  remove_stale "$name" "$tag"
+}
+
+# Drop images of earlier recipes; one still used by a container stays.
+remove_stale() {
+  local name="$1" keep="$2" old
+  podman images --format '{{.Repository}}:{{.Tag}}' "localhost/mlops-lab/$name" \
+    | while read -r old; do
+        case "$old" in "$keep" | *:latest) continue ;; esac
+        podman rmi "$old" >/dev/null 2>&1 || true
+      done
 }
 
 main() {
