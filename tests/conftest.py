@@ -13,6 +13,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 # The ansible-playbook of the venv that runs pytest.
 ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+# Modules on localhost run with this interpreter, not whatever is on PATH.
+LOCAL_PYTHON = ["-e", f"ansible_python_interpreter={sys.executable}"]
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
 
 
@@ -69,7 +71,8 @@ def run_role(tmp_path):
             ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
             ANSIBLE_NOCOLOR="1",
         )
-        command = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "--check", str(playbook)]
+        command = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "--check", *LOCAL_PYTHON]
+        command.append(str(playbook))
         if tags:
             command += ["--tags", tags]
         completed = subprocess.run(
