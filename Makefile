@@ -1,5 +1,5 @@
 # Thin wrappers; the README documents the two commands that matter:
-#   make lab    a local virtual classroom (not yet: see the README)
+#   make lab    a local virtual classroom: server + two seats as containers
 #   make test   lint, fast tests and every molecule scenario
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -9,6 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 SCENARIOS ?= toolchain
 IMAGES ?= debian12 debian13
+LAB_INVENTORY := inventory/lab.yml
 
 # Podman settings for hybrid-cgroup hosts, without touching /etc.
 export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
@@ -17,10 +18,13 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
 
-.PHONY: help host-deps venv images lint unit molecule test clean
+.PHONY: help host-deps venv images lint unit molecule test lab lab-down lock clean
 
 help:
+	@echo "make lab        bring up the local virtual classroom and check it"
+	@echo "make lab-down   remove the local virtual classroom"
 	@echo "make test       lint + fast tests + molecule ($(SCENARIOS))"
+	@echo "make lock       re-resolve files/course/uv.lock"
 	@echo "make lint       yamllint, ansible-lint, ruff, shellcheck"
 	@echo "make unit       fast tests, no containers"
 	@echo "make molecule   molecule test for SCENARIOS='$(SCENARIOS)'"
@@ -55,6 +59,23 @@ molecule: venv images
 	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
 
 test: lint unit molecule
+
+# The local virtual classroom: containers, site.yml, readiness check.
+lab: venv
+	molecule/images/build.sh debian12
+	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml
+	ansible-playbook -i $(LAB_INVENTORY) site.yml
+	ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml
+	@echo
+	@echo "MLflow UI:     http://127.0.0.1:5000  (user admin, password in .credentials/mlflow/admin)"
+	@echo "Student shell: CONTAINERS_CONF=$(CONTAINERS_CONF) podman exec -it lab-seat1 su - ada"
+	@echo "Readiness:     reports/readiness.md"
+
+lab-down: venv
+	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml -e lab_state=absent
+
+lock: venv
+	ansible-playbook playbooks/lock.yml
 
 clean:
 	rm -rf $(VENV) .cache .pytest_cache
