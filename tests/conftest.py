@@ -43,6 +43,15 @@ class PlaybookRun:
     def changed_before(self, index):
         return [name for name, result in self.tasks[:index] if result.get("changed")]
 
+    def assert_rejected(self, variable):
+        """The run failed in a validation step, before any change, naming `variable`."""
+        assert self.rc != 0, "the run succeeded"
+        assert self.failure, f"no task failed:\n{self.stderr}"
+        index, task, message = self.failure
+        assert variable in message, f"{task!r} failed with {message!r}"
+        assert self.changed_before(index) == [], "something changed before the check failed"
+        assert "validat" in task.lower() or "check" in task.lower(), task
+
 
 @pytest.fixture
 def run_role(tmp_path):

@@ -73,14 +73,7 @@ BAD_INPUT = {
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_fails_first_and_names_the_variable(run_role, case):
     role, variables, named = BAD_INPUT[case]
-    run = run_role(role, variables)
-    assert run.rc != 0
-    failure = run.failure
-    assert failure, f"no task failed:\n{run.stderr}"
-    index, task, message = failure
-    assert named in message, f"{task!r} failed with {message!r}"
-    assert run.changed_before(index) == [], "something changed before the check failed"
-    assert "validat" in task.lower() or "check" in task.lower(), task
+    run_role(role, variables).assert_rejected(named)
 
 
 @pytest.mark.parametrize("role", ["uv", "python", "git", "lab_network"])
