@@ -50,7 +50,7 @@ lint: venv
 	ansible-lint
 	ruff check tests molecule
 	ruff format --check tests molecule
-	shellcheck scripts/*.sh molecule/images/*.sh .ci/run
+	shellcheck scripts/*.sh molecule/images/*.sh playbooks/files/*.sh .ci/run
 
 unit: venv
 	pytest -q tests

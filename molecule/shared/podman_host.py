@@ -13,4 +13,7 @@ import testinfra
 
 @pytest.fixture(scope="module")
 def host(_testinfra_host):
-    return testinfra.get_host(f"podman://{_testinfra_host.backend.host}")
+    fast = testinfra.get_host(f"podman://{_testinfra_host.backend.host}")
+    # host.ansible (inventory variables, modules) still goes through Ansible.
+    fast.ansible = _testinfra_host.ansible
+    return fast

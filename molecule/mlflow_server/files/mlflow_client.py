@@ -1,0 +1,83 @@
+"""A real MLflow client for the tests, run as an unprivileged user with
+`uv run --with mlflow-skinny==<version>`. Talks to the server over HTTP with
+basic-auth credentials from a JSON settings file.
+
+    mlflow_client.py SETTINGS log EXPERIMENT TAG OUT   log a run, write its id to OUT
+    mlflow_client.py SETTINGS check RUN_JSON TAG       read the run back, print what was found
+    mlflow_client.py SETTINGS register RUN_JSON        register model versions from two sources
+"""
+
+import json
+import os
+import pathlib
+import sys
+import tempfile
+
+settings = json.loads(pathlib.Path(sys.argv[1]).read_text())
+os.environ["MLFLOW_TRACKING_URI"] = settings["uri"]
+if settings.get("password"):
+    os.environ["MLFLOW_TRACKING_USERNAME"] = settings["username"]
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = settings["password"]
+
+import mlflow  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+LOSSES = [1.0, 0.5, 0.25]
+
+
+def log(experiment, tag, out):
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=tag) as run:
+        mlflow.log_params({"alpha": "0.5", "tag": tag})
+        for step, loss in enumerate(LOSSES):
+            mlflow.log_metric("loss", loss, step=step)
+        with tempfile.TemporaryDirectory() as directory:
+            notes = pathlib.Path(directory, "notes.txt")
+            notes.write_text(f"artifact of {tag}\n")
+            mlflow.log_artifact(str(notes))
+    result = {"run_id": run.info.run_id, "experiment": experiment, "tag": tag}
+    pathlib.Path(out).write_text(json.dumps(result))
+    print(json.dumps(result))
+
+
+def check(run_json):
+    expected = json.loads(pathlib.Path(run_json).read_text())
+    client = MlflowClient()
+    run = client.get_run(expected["run_id"])
+    history = client.get_metric_history(run.info.run_id, "loss")
+    with tempfile.TemporaryDirectory() as directory:
+        local = client.download_artifacts(run.info.run_id, "notes.txt", directory)
+        artifact = pathlib.Path(local).read_text()
+    print(
+        json.dumps(
+            {
+                "experiment": client.get_experiment(run.info.experiment_id).name,
+                "status": run.info.status,
+                "params": run.data.params,
+                "losses": [m.value for m in sorted(history, key=lambda m: m.step)],
+                "artifacts": [a.path for a in client.list_artifacts(run.info.run_id)],
+                "artifact": artifact,
+                "expected": expected,
+            }
+        )
+    )
+
+
+def register(run_json):
+    run_id = json.loads(pathlib.Path(run_json).read_text())["run_id"]
+    client = MlflowClient()
+    name = f"regex-check-{run_id[:8]}"
+    client.create_registered_model(name)
+    allowed = client.create_model_version(name, f"runs:/{run_id}/notes.txt", run_id=run_id)
+    try:
+        client.create_model_version(name, "file:///etc/passwd", run_id=run_id)
+        rejected = None
+    except MlflowException as error:
+        rejected = error.error_code
+    print(json.dumps({"allowed": allowed.version, "rejected": rejected}))
+
+
+if __name__ == "__main__":
+    action, arguments = sys.argv[2], sys.argv[3:]
+    {"log": log, "check": check, "register": register}[action](*arguments)

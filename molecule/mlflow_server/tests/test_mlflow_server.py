@@ -1,0 +1,309 @@
+"""What an admin and a student see on the lab's MLflow server.
+
+Shared by the mlflow_server and mlflow_server_postgresql scenarios. The tests
+run in file order: read-only checks first, then a crash and a reboot.
+"""
+
+import json
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import time
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+DEFAULTS = yaml.safe_load((ROOT / "roles/mlflow_server/defaults/main.yml").read_text())
+PIN = DEFAULTS["mlflow_server_version"]
+# The version prepare.yml installs before converge upgrades to the pin.
+OLD_PIN = "3.16.1"
+UNIT = "mlflow-server.service"
+CLIENT = "/opt/mlflow-test-client/mlflow_client.py"
+SETTINGS = "/home/mlclient/server.json"
+BEFORE_UPGRADE = "/home/mlclient/before-upgrade.json"
+VERIFY_RUN = "/home/mlclient/verify-run.json"
+SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+
+HTTP = """
+import json, sys, urllib.error, urllib.request
+request = urllib.request.Request(sys.argv[1], headers=json.loads(sys.argv[2]))
+try:
+    with urllib.request.urlopen(request, timeout=10) as response:
+        status, body = response.status, response.read()
+except urllib.error.HTTPError as error:
+    status, body = error.code, error.read()
+except OSError as error:
+    status, body = 0, str(error).encode()
+print(json.dumps({"status": status, "body": body.decode(errors="replace")}))
+"""
+
+
+def settings(host):
+    variables = host.ansible.get_variables()
+    return {
+        "port": variables.get("mlflow_server_port", DEFAULTS["mlflow_server_port"]),
+        "backend": variables.get("mlflow_server_backend", DEFAULTS["mlflow_server_backend"]),
+        "user": variables.get("mlflow_server_auth_admin_username", "admin"),
+        "password": variables["mlflow_server_auth_admin_password"],
+        "pg_password": variables.get("mlflow_server_postgresql_password"),
+        "name": variables["inventory_hostname"],
+    }
+
+
+def http(host, path, headers=None):
+    url = f"http://127.0.0.1:{settings(host)['port']}{path}"
+    arguments = shlex.join(["python3", "-c", HTTP, url, json.dumps(headers or {})])
+    return json.loads(host.check_output(arguments))
+
+
+def basic_auth(host):
+    import base64
+
+    values = settings(host)
+    token = base64.b64encode(f"{values['user']}:{values['password']}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def journal(host, unit=UNIT):
+    return host.run(f"journalctl -u {unit} -n 40 --no-pager -o cat").stdout
+
+
+def client(host, version, *arguments):
+    """Run the test client as the unprivileged mlclient user, from a venv
+    that root builds with uv (so the shared package cache is used)."""
+    venv = f"/opt/mlflow-test-client/{version}"
+    built = host.run(
+        f"test -x {venv}/bin/mlflow || (uv venv --quiet {venv} && "
+        f"uv pip install --quiet --compile-bytecode --python {venv}/bin/python "
+        f"mlflow-skinny=={version})"
+    )
+    assert built.rc == 0, built.stderr
+    argv = ["runuser", "-u", "mlclient", "--", f"{venv}/bin/python", CLIENT, SETTINGS, *arguments]
+    result = host.run(f"cd /home/mlclient && {shlex.join(argv)}")
+    assert result.rc == 0, f"{result.stderr}\n--- server journal ---\n{journal(host)}"
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main_pid(host):
+    return int(host.check_output(f"systemctl show --property MainPID --value {UNIT}"))
+
+
+def wait_healthy(host, timeout):
+    """Seconds until /health answers OK, or fail after timeout seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        answer = http(host, "/health")
+        if answer["status"] == 200 and answer["body"].strip() == "OK":
+            return time.monotonic() - start
+        time.sleep(0.5)
+    pytest.fail(f"/health not OK within {timeout} s, last {answer}\n{journal(host)}")
+
+
+def test_service_enabled_and_running_as_the_mlflow_user(host):
+    service = host.service(UNIT)
+    assert service.is_enabled
+    assert service.is_running, journal(host)
+    users = host.check_output(f"ps -o user= --pid {main_pid(host)} --ppid {main_pid(host)}")
+    assert set(users.split()) == {"mlflow"}
+
+
+def test_service_account_cannot_log_in(host):
+    account = host.user("mlflow")
+    assert account.shell in ("/usr/sbin/nologin", "/sbin/nologin")
+    assert account.home == "/var/lib/mlflow"
+
+
+def test_unit_properties(host):
+    properties = host.service(UNIT).systemd_properties
+    assert properties["Type"] == "exec"
+    assert properties["Restart"] == "on-failure"
+    timeout = properties["TimeoutStartUSec"]
+    assert re.fullmatch(r"(\d+min ?)?(\d+s)?", timeout), timeout
+    minutes = int(re.search(r"(\d+)min", timeout).group(1)) if "min" in timeout else 0
+    seconds = int(re.search(r"(\d+)s", timeout).group(1)) if timeout.endswith("s") else 0
+    assert minutes * 60 + seconds >= 120
+    assert properties["User"] == "mlflow"
+    assert properties["ProtectSystem"] == "strict"
+    assert properties["NoNewPrivileges"] == "yes"
+    assert properties["PrivateTmp"] == "yes"
+    assert properties["UMask"] == "0027"
+    bounding = host.check_output(f"systemctl show --property CapabilityBoundingSet --value {UNIT}")
+    assert bounding == ""
+    assert properties["StateDirectory"] == "mlflow"
+    environment = properties["Environment"]
+    assert "MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false" in environment
+    assert "MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX=" in environment
+
+
+def test_security_exposure_score(host):
+    report = host.check_output(f"systemd-analyze security {UNIT} 2>&1 | tail -n 1")
+    score = float(re.search(r"exposure level for \S+: (\d+\.\d+)", report).group(1))
+    print(f"systemd-analyze security: {report}")
+    assert score <= 2.0, report
+
+
+def test_secrets_stay_off_the_command_line(host):
+    env_file = host.file("/etc/mlflow/mlflow-server.env")
+    assert (env_file.user, env_file.group, env_file.mode) == ("root", "root", 0o600)
+    assert "MLFLOW_BACKEND_STORE_URI=" in env_file.content_string
+    secrets = [settings(host)["password"], settings(host)["pg_password"]]
+    pids = host.check_output("pgrep -u mlflow -d ' ' .").split()
+    assert pids
+    for pid in pids:
+        command_line = host.check_output(f"tr '\\0' ' ' < /proc/{pid}/cmdline")
+        assert "sqlite:" not in command_line and "postgresql:" not in command_line
+        assert not [secret for secret in secrets if secret and secret in command_line]
+        assert "--gunicorn-opts" not in command_line
+        assert "--disable-security-middleware" not in command_line
+    server = host.check_output(f"tr '\\0' '\\n' < /proc/{main_pid(host)}/cmdline").split("\n")
+    assert "--allowed-hosts" in server and "--serve-artifacts" in server
+
+
+def test_config_directory(host):
+    config = host.file("/etc/mlflow")
+    assert (config.user, config.group, config.mode) == ("root", "mlflow", 0o750)
+    auth = host.file("/etc/mlflow/basic_auth.ini")
+    assert (auth.user, auth.group, auth.mode) == ("root", "mlflow", 0o640)
+    assert "database_uri = sqlite:////var/lib/mlflow/basic_auth.db" in auth.content_string
+    assert settings(host)["password"] not in auth.content_string
+
+
+def test_port_is_listening(host):
+    assert host.socket(f"tcp://0.0.0.0:{settings(host)['port']}").is_listening
+
+
+def test_health_answers_ok(host):
+    answer = http(host, "/health")
+    assert (answer["status"], answer["body"].strip()) == (200, "OK")
+
+
+def test_version_is_the_pin(host):
+    answer = http(host, "/version", basic_auth(host))
+    assert (answer["status"], answer["body"].strip()) == (200, PIN)
+
+
+def test_unauthenticated_api_call_is_refused(host):
+    answer = http(host, SEARCH)
+    assert answer["status"] == 401, answer
+
+
+def test_wrong_password_is_refused(host):
+    answer = http(host, SEARCH, {"Authorization": "Basic YWRtaW46bm90LXRoZS1wYXNzd29yZA=="})
+    assert answer["status"] == 401, answer
+
+
+def test_bogus_host_header_is_refused(host):
+    # /health and /version answer any Host (load balancers); everything else is checked.
+    for path in ("/", SEARCH):
+        for bogus in ("attacker.example", f"attacker.example:{settings(host)['port']}"):
+            answer = http(host, path, {"Host": bogus, **basic_auth(host)})
+            assert answer["status"] == 403, (path, bogus, answer)
+
+
+def test_inventory_names_are_allowed_hosts(host):
+    values = settings(host)
+    for name in (values["name"], f"{values['name']}:{values['port']}", "localhost"):
+        answer = http(host, SEARCH, {"Host": name, **basic_auth(host)})
+        assert answer["status"] == 200, (name, answer)
+
+
+def test_client_round_trip(host):
+    logged = client(host, PIN, "log", "verify", "after-upgrade", VERIFY_RUN)
+    found = client(host, PIN, "check", VERIFY_RUN)
+    assert found["experiment"] == "verify"
+    assert found["status"] == "FINISHED"
+    assert found["params"] == {"alpha": "0.5", "tag": "after-upgrade"}
+    assert found["losses"] == [1.0, 0.5, 0.25]
+    assert found["artifacts"] == ["notes.txt"]
+    assert found["artifact"] == "artifact of after-upgrade\n"
+    assert found["expected"]["run_id"] == logged["run_id"]
+
+
+def test_artifacts_are_stored_by_the_server(host):
+    run_id = json.loads(host.file(VERIFY_RUN).content_string)["run_id"]
+    found = host.run(f"find /var/lib/mlflow/artifacts -path '*{run_id}*' -name notes.txt")
+    assert found.stdout.strip(), "artifact not under /var/lib/mlflow/artifacts"
+    artifact = host.file(found.stdout.split()[0])
+    assert artifact.user == "mlflow" and artifact.mode & 0o007 == 0
+
+
+def test_model_version_sources_are_checked(host):
+    result = client(host, PIN, "register", VERIFY_RUN)
+    assert result["allowed"] == "1"
+    assert result["rejected"] == "INVALID_PARAMETER_VALUE"
+
+
+def test_run_logged_before_the_upgrade_is_still_there(host):
+    found = client(host, PIN, "check", BEFORE_UPGRADE)
+    assert found["params"] == {"alpha": "0.5", "tag": "before-upgrade"}
+    assert found["losses"] == [1.0, 0.5, 0.25]
+    assert found["artifact"] == "artifact of before-upgrade\n"
+
+
+def test_upgrade_took_a_backup(host):
+    suffix = "pgc" if settings(host)["backend"] == "postgresql" else "db"
+    backups = host.check_output("ls /var/backups/mlflow-server").split()
+    pattern = rf"mlflow-{re.escape(OLD_PIN)}-\d{{8}}T\d{{6}}Z\.{suffix}"
+    assert any(re.fullmatch(pattern, backup) for backup in backups), backups
+    assert host.file("/var/backups/mlflow-server").mode == 0o700
+    assert not host.file("/opt/mlflow-server/upgrade-from").exists
+
+
+def test_runs_live_in_the_chosen_backend(host):
+    run_id = json.loads(host.file(VERIFY_RUN).content_string)["run_id"]
+    database = host.file("/var/lib/mlflow/mlflow.db")
+    if settings(host)["backend"] == "postgresql":
+        assert not database.exists
+        query = f"SELECT count(*) FROM runs WHERE run_uuid = '{run_id}'"
+        count = host.check_output(f'runuser -u postgres -- psql -tA -d mlflow -c "{query}"')
+        assert count == "1"
+        assert host.service("postgresql.service").is_enabled
+    else:
+        assert (database.user, database.group) == ("mlflow", "mlflow")
+        assert database.mode & 0o007 == 0
+
+
+def test_kill_9_of_the_main_process_recovers(host):
+    """systemd restarts the server within 30 s; it then answers after its usual startup.
+
+    On a cgroup-v2 host systemd restarts it at once (about 2 s). In containers on
+    hybrid-cgroup hosts systemd 252 (Debian 12) misses that the rest of the unit
+    exited and waits TimeoutStopSec (10 s) first."""
+    before = main_pid(host)
+    start = time.monotonic()
+    host.check_output(f"kill -9 {before}")
+    while True:
+        show = host.check_output(f"systemctl show --property MainPID,SubState {UNIT}")
+        state = dict(line.split("=", 1) for line in show.splitlines())
+        if int(state["MainPID"]) not in (before, 0) and state["SubState"] == "running":
+            break
+        assert time.monotonic() - start < 30, journal(host)
+        time.sleep(0.5)
+    restarted = time.monotonic() - start
+    healthy = wait_healthy(host, 60)
+    print(f"kill -9: restarted after {restarted:.1f} s, healthy {healthy:.1f} s later")
+
+
+def test_reboot_keeps_service_and_runs(host):
+    name = settings(host)["name"]
+    environment = dict(os.environ)
+    subprocess.run(["podman", "restart", "--time", "30", name], check=True, env=environment)
+    deadline = time.monotonic() + 120
+    state = ""
+    while state not in ("running", "degraded") and time.monotonic() < deadline:
+        # Right after the restart, systemctl cannot reach systemd yet.
+        state = subprocess.run(
+            ["podman", "exec", name, "systemctl", "is-system-running", "--wait"],
+            capture_output=True, text=True, env=environment, check=False,
+        ).stdout.strip()  # fmt: skip
+        time.sleep(1)
+    assert state in ("running", "degraded"), state
+    print(f"healthy {wait_healthy(host, 120):.1f} s after boot")
+    assert host.service(UNIT).is_running
+    for run, tag in ((BEFORE_UPGRADE, "before-upgrade"), (VERIFY_RUN, "after-upgrade")):
+        found = client(host, PIN, "check", run)
+        assert found["params"]["tag"] == tag
+        assert found["artifact"] == f"artifact of {tag}\n"

@@ -1,0 +1,217 @@
+#!/usr/bin/python
+"""Write a student's course project, never over the student's own changes."""
+
+import hashlib
+import os
+import stat
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: mlops_course_project
+short_description: Write a student's course project, never over the student's own changes
+description:
+  - Creates the folders and writes the files of a project, running as the
+    student who owns it (become_user), so nothing in their home can redirect
+    a write elsewhere.
+  - The caller passes what the role wrote last time (O(recorded)), the sha1 of
+    each file. A file is written when it is missing and was never written
+    (create), or when it still holds what the role wrote (update). A file the
+    student changed or removed, or a folder they removed, is kept and listed.
+  - A project folder that does not exist starts afresh, whatever is recorded.
+  - Returns the new record, for the caller to store where the student cannot
+    write.
+options:
+  root:
+    description: The project folder.
+    type: path
+    required: true
+  dirs:
+    description: Folders to create, relative to O(root).
+    type: list
+    elements: str
+    default: []
+  files:
+    description: Files to write, relative to O(root), with their text and mode.
+    type: list
+    elements: dict
+    default: []
+  recorded:
+    description: The record returned by the previous run (files, dirs).
+    type: dict
+    default: {}
+  probe:
+    description: Paths, relative to O(root), to report as existing or not, before any write.
+    type: list
+    elements: str
+    default: []
+  dir_mode:
+    description: Mode of the folders this module creates.
+    type: str
+    default: "0755"
+"""
+
+RETURN = r"""
+fresh: {description: The project folder did not exist., type: bool, returned: always}
+written: {description: Files written (or to write, in check mode)., type: list, returned: always}
+created: {description: Folders created., type: list, returned: always}
+kept: {description: Files and folders left as the student left them., type: list, returned: always}
+existing: {description: The O(probe) paths that existed before any write., type: list, returned: always}
+record: {description: What to pass as O(recorded) next time., type: dict, returned: always}
+"""
+
+
+def sha1(data):
+    return hashlib.sha1(data).hexdigest()
+
+
+def look(path):
+    """('missing' | 'dir' | 'file' | 'other', sha1 of a regular file or None); links are not followed."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return "missing", None
+    if stat.S_ISDIR(info.st_mode):
+        return "dir", None
+    if stat.S_ISREG(info.st_mode):
+        with open(path, "rb") as handle:
+            return "file", sha1(handle.read())
+    return "other", None
+
+
+def file_action(found, found_sha1, wanted_sha1, recorded_sha1):
+    if found == "missing":
+        return "create" if recorded_sha1 is None else "keep"
+    if found != "file":
+        return "keep"
+    if found_sha1 == wanted_sha1:
+        return "same"
+    if found_sha1 == recorded_sha1:
+        return "update"
+    return "keep"
+
+
+def dir_action(found, recorded):
+    if found == "missing":
+        return "keep" if recorded else "create"
+    return "same" if found == "dir" else "keep"
+
+
+def plan(root, dirs, files, recorded):
+    """The action for every folder and file; see DOCUMENTATION."""
+    fresh = look(root)[0] == "missing"
+    recorded_files = {} if fresh else dict(recorded.get("files") or {})
+    recorded_dirs = set() if fresh else set(recorded.get("dirs") or [])
+    dir_actions = {}
+    for path in dirs:
+        found, _ = look(os.path.join(root, path))
+        dir_actions[path] = dir_action(found, path in recorded_dirs)
+    file_actions = {}
+    for entry in files:
+        wanted = sha1(entry["content"].encode("utf-8"))
+        found, found_sha1 = look(os.path.join(root, entry["path"]))
+        old = recorded_files.get(entry["path"])
+        file_actions[entry["path"]] = (file_action(found, found_sha1, wanted, old), wanted, old)
+    return fresh, dir_actions, file_actions
+
+
+def make_dirs(root, path, mode, created):
+    """mkdir -p below root, recording what it created."""
+    missing = []
+    current = os.path.join(root, path) if path else root
+    while not os.path.lexists(current):
+        missing.append(current)
+        current = os.path.dirname(current)
+    for directory in reversed(missing):
+        os.mkdir(directory)
+        os.chmod(directory, mode)
+        created.append(os.path.relpath(directory, root))
+
+
+def write(path, content, mode):
+    """Atomically: a temporary file in the same folder, renamed over the target."""
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".mlops-course.")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(content.encode("utf-8"))
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def run(module):
+    params = module.params
+    root = params["root"]
+    dir_mode = int(params["dir_mode"], 8)
+    existing = [path for path in params["probe"] if os.path.lexists(os.path.join(root, path))]
+    fresh, dir_actions, file_actions = plan(root, params["dirs"], params["files"], params["recorded"])
+
+    wanted_dirs = sorted(path for path, action in dir_actions.items() if action == "create")
+    writes = [entry for entry in params["files"] if file_actions[entry["path"]][0] in ("create", "update")]
+    kept = sorted(
+        [path for path, action in dir_actions.items() if action == "keep"]
+        + [path for path, (action, _, _) in file_actions.items() if action == "keep"]
+    )
+    created = []
+    if not module.check_mode:
+        if fresh:
+            make_dirs(root, "", dir_mode, created)
+        for path in wanted_dirs:
+            make_dirs(root, path, dir_mode, created)
+        for entry in writes:
+            target = os.path.join(root, entry["path"])
+            make_dirs(root, os.path.dirname(entry["path"]), dir_mode, created)
+            write(target, entry["content"], int(entry["mode"], 8))
+    else:
+        created = ([""] if fresh else []) + wanted_dirs
+
+    files_record = {}
+    for path, (action, wanted, old) in file_actions.items():
+        if action != "keep":
+            files_record[path] = wanted
+        elif old is not None:
+            files_record[path] = old
+    return {
+        "changed": bool(created or writes),
+        "fresh": fresh,
+        "written": [entry["path"] for entry in writes],
+        "created": sorted(path for path in created if path not in ("", ".")),
+        "kept": kept,
+        "existing": existing,
+        "record": {"dirs": sorted(dir_actions), "files": dict(sorted(files_record.items()))},
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "root": {"type": "path", "required": True},
+            "dirs": {"type": "list", "elements": "str", "default": []},
+            "files": {
+                "type": "list",
+                "elements": "dict",
+                "default": [],
+                "options": {
+                    "path": {"type": "str", "required": True},
+                    "content": {"type": "str", "required": True, "no_log": False},
+                    "mode": {"type": "str", "default": "0644"},
+                },
+            },
+            "recorded": {"type": "dict", "default": {}},
+            "probe": {"type": "list", "elements": "str", "default": []},
+            "dir_mode": {"type": "str", "default": "0755"},
+        },
+        supports_check_mode=True,
+    )
+    for entry in module.params["files"]:
+        if os.path.isabs(entry["path"]) or ".." in entry["path"].split("/"):
+            module.fail_json(msg=f"files: {entry['path']} is not a path inside the project")
+    module.exit_json(**run(module))
+
+
+if __name__ == "__main__":
+    main()
