@@ -41,16 +41,24 @@ print(json.dumps({"status": status, "body": body.decode(errors="replace")}))
 """
 
 
+# The scenario's variables as Ansible renders them (group_vars may hold templates).
+SETTINGS_EXPRESSION = (
+    "msg={{ {'port': mlflow_server_port | default(PORT) | int,"
+    " 'backend': mlflow_server_backend | default('BACKEND'),"
+    " 'user': mlflow_server_auth_admin_username | default('admin'),"
+    " 'password': mlflow_server_auth_admin_password,"
+    " 'pg_password': mlflow_server_postgresql_password | default(''),"
+    " 'name': inventory_hostname} }}"
+).replace("PORT", str(DEFAULTS["mlflow_server_port"]))
+SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("BACKEND", DEFAULTS["mlflow_server_backend"])
+_settings = {}
+
+
 def settings(host):
-    variables = host.ansible.get_variables()
-    return {
-        "port": variables.get("mlflow_server_port", DEFAULTS["mlflow_server_port"]),
-        "backend": variables.get("mlflow_server_backend", DEFAULTS["mlflow_server_backend"]),
-        "user": variables.get("mlflow_server_auth_admin_username", "admin"),
-        "password": variables["mlflow_server_auth_admin_password"],
-        "pg_password": variables.get("mlflow_server_postgresql_password"),
-        "name": variables["inventory_hostname"],
-    }
+    name = host.backend.get_hostname()
+    if name not in _settings:
+        _settings[name] = host.ansible("debug", SETTINGS_EXPRESSION, check=False)["msg"]
+    return _settings[name]
 
 
 def http(host, path, headers=None):
