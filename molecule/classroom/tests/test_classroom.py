@@ -2,6 +2,7 @@
 every student of every seat, each logged under the student's own account."""
 
 import json
+import shlex
 
 import pytest
 
@@ -9,7 +10,7 @@ ADMIN = ("admin", "classroom-admin-Passw0rd")
 STUDENTS = {"ada", "grace", "alan"}
 
 QUERY = """
-import base64, json, sys, urllib.request
+import base64, json, sys, urllib.error, urllib.request
 user, password, path, body = sys.argv[1:5]
 request = urllib.request.Request(
     "http://127.0.0.1:5000/api/2.0/mlflow/" + path,
@@ -25,7 +26,7 @@ except urllib.error.HTTPError as error:
 
 
 def api(host, path, body="", auth=ADMIN):
-    command = f"python3 -c {QUERY!r} {auth[0]!r} {auth[1]!r} {path!r} {body!r}"
+    command = shlex.join(["python3", "-c", QUERY, auth[0], auth[1], path, body])
     return json.loads(host.check_output(command))
 
 
