@@ -7,7 +7,7 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
-SCENARIOS ?= toolchain mlops_course mlflow_server mlflow_server_postgresql
+SCENARIOS ?= toolchain mlops_course mlflow_server mlflow_server_postgresql classroom
 IMAGES ?= debian12 debian13
 LAB_INVENTORY := inventory/lab.yml
 
