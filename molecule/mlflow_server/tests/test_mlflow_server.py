@@ -291,7 +291,7 @@ def test_kill_9_of_the_main_process_recovers(host):
         assert time.monotonic() - start < 30, journal(host)
         time.sleep(0.5)
     restarted = time.monotonic() - start
-    healthy = wait_healthy(host, 60)
+    healthy = wait_healthy(host, 120)
     print(f"kill -9: restarted after {restarted:.1f} s, healthy {healthy:.1f} s later")
 
 
