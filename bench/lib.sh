@@ -1,0 +1,265 @@
+# shellcheck shell=bash
+# Shared by bench/provision_*.sh: fresh systemd containers, their network
+# counters, timed ansible-playbook runs and the result tables. Sourced, never
+# run. Every container gets the bench-prov- prefix and the owner=bench-prov
+# label; bench_cleanup removes the ones this script started.
+
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_ROOT/bench/results}
+BENCH_LOGS=$BENCH_RESULTS/logs
+BENCH_IMAGE=${BENCH_IMAGE:-localhost/mlops-lab/debian12:latest}
+BENCH_NETWORK=${BENCH_NETWORK:-bench-prov-net}
+BENCH_LABEL=owner=bench-prov
+# uv's version as the uv role pins it, for the hand-run baseline.
+# shellcheck disable=SC2034
+BENCH_UV_VERSION=$(sed -n 's/^uv_version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' \
+  "$BENCH_ROOT/roles/uv/defaults/main.yml")
+
+# Bounds: a task that hangs fails its host after BENCH_TASK_TIMEOUT seconds
+# (the others go on); a whole ansible-playbook run stops after
+# BENCH_PLAYBOOK_TIMEOUT seconds.
+BENCH_TASK_TIMEOUT=${BENCH_TASK_TIMEOUT:-480}
+BENCH_PLAYBOOK_TIMEOUT=${BENCH_PLAYBOOK_TIMEOUT:-1500}
+
+# Containers and scratch directories this script made, removed on exit.
+BENCH_CONTAINERS=()
+BENCH_SCRATCH=()
+
+mkdir -p "$BENCH_LOGS"
+
+bench_log() {
+  printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2
+}
+
+bench_now() {
+  date +%s.%N
+}
+
+# bench_elapsed START [END]: seconds, one decimal.
+bench_elapsed() {
+  awk -v a="$1" -v b="${2:-$(bench_now)}" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# bench_div A B [DECIMALS]: A / B, or "" when B is 0.
+bench_div() {
+  awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b + 0 == 0) print ""; else printf "%.*f", d, a / b }'
+}
+
+# bench_mb BYTES: megabytes (10^6), one decimal.
+bench_mb() {
+  awk -v a="$1" 'BEGIN { printf "%.1f", a / 1000000 }'
+}
+
+# bench_scratch VAR: a new scratch directory (removed on exit) into VAR.
+bench_scratch() {
+  local __bench_scratch_dir
+  __bench_scratch_dir=$(mktemp -d /tmp/bench-prov.XXXXXX)
+  BENCH_SCRATCH+=("$__bench_scratch_dir")
+  printf -v "$1" '%s' "$__bench_scratch_dir"
+}
+
+bench_network() {
+  podman network exists "$BENCH_NETWORK" || podman network create "$BENCH_NETWORK" >/dev/null
+}
+
+# bench_start NAME...: fresh systemd containers from BENCH_IMAGE on
+# BENCH_NETWORK, nothing mounted (no shared uv cache), then wait for systemd.
+bench_start() {
+  local name state
+  bench_network
+  for name in "$@"; do
+    podman rm --force --ignore --time 5 "$name" >/dev/null
+    BENCH_CONTAINERS+=("$name")
+    podman run --detach --name "$name" --hostname "$name" --systemd=always \
+      --label "$BENCH_LABEL" --stop-signal SIGRTMIN+3 --network "$BENCH_NETWORK" \
+      "$BENCH_IMAGE" /sbin/init >/dev/null
+  done
+  for name in "$@"; do
+    state=$(podman exec "$name" systemctl is-system-running --wait || true)
+    case $state in
+      running | degraded) ;;
+      *)
+        bench_log "container $name did not boot (systemd: $state)"
+        return 1
+        ;;
+    esac
+  done
+}
+
+# bench_remove NAME...: remove containers (of this script) now.
+bench_remove() {
+  local name keep=()
+  [[ $# -gt 0 && -z ${BENCH_DEBUG_KEEP:-} ]] || return 0
+  podman rm --force --ignore --time 5 "$@" >/dev/null
+  for name in "${BENCH_CONTAINERS[@]}"; do
+    [[ " $* " == *" $name "* ]] || keep+=("$name")
+  done
+  BENCH_CONTAINERS=("${keep[@]}")
+}
+
+# The trap of every script: its containers, its scratch directories, and the
+# network once no container uses it any more.
+bench_cleanup() {
+  local rc=$?
+  if [[ -n ${BENCH_DEBUG_KEEP:-} ]]; then
+    bench_log "BENCH_DEBUG_KEEP: left ${BENCH_CONTAINERS[*]} and ${BENCH_SCRATCH[*]}"
+    return "$rc"
+  fi
+  if [[ ${#BENCH_CONTAINERS[@]} -gt 0 ]]; then
+    podman rm --force --ignore --time 5 "${BENCH_CONTAINERS[@]}" >/dev/null 2>&1 || true
+  fi
+  if [[ ${#BENCH_SCRATCH[@]} -gt 0 ]]; then
+    rm -rf "${BENCH_SCRATCH[@]}"
+  fi
+  if [[ -z ${BENCH_KEEP_NETWORK:-} ]] && podman network exists "$BENCH_NETWORK" 2>/dev/null &&
+    [[ -z $(podman ps --all --quiet --filter "network=$BENCH_NETWORK") ]]; then
+    podman network rm "$BENCH_NETWORK" >/dev/null 2>&1 || true
+  fi
+  return "$rc"
+}
+
+# bench_counter NAME rx|tx: the container's eth0 byte counter.
+bench_counter() {
+  podman exec "$1" cat "/sys/class/net/eth0/statistics/${2}_bytes"
+}
+
+# bench_counters_sum rx|tx NAME...: the sum over containers.
+bench_counters_sum() {
+  local kind=$1 name total=0
+  shift
+  for name in "$@"; do
+    total=$((total + $(bench_counter "$name" "$kind")))
+  done
+  printf '%s\n' "$total"
+}
+
+bench_ip() {
+  podman inspect --format "{{(index .NetworkSettings.Networks \"$BENCH_NETWORK\").IPAddress}}" "$1"
+}
+
+# bench_inventory DIR SEATS_YAML [CACHE_YAML]: an inventory in DIR that also
+# reads the project's inventory/group_vars (the lab-wide wiring). Everything
+# bench-specific is a host variable, which wins over group_vars/all.
+#   SEATS_YAML: the "hosts:" body of the workstations group
+#   CACHE_YAML: the "hosts:" body of the package_caches group
+bench_inventory() {
+  local dir=$1 seats=$2 caches=${3:-}
+  ln -sfn "$BENCH_ROOT/inventory/group_vars" "$dir/group_vars"
+  {
+    printf '%s\n' '---' 'all:' '  vars:' '    ansible_connection: containers.podman.podman' '  children:'
+    printf '%s\n' '    workstations:' '      hosts:'
+    printf '%s\n' "$seats"
+    if [[ -n $caches ]]; then
+      printf '%s\n' '    package_caches:' '      hosts:'
+      printf '%s\n' "$caches"
+    fi
+  } >"$dir/hosts.yml"
+}
+
+# bench_seat_yaml NAME STUDENT [EXTRA_YAML_LINES]: one seat of the inventory,
+# one student, accounts created by the role.
+bench_seat_yaml() {
+  local name=$1 student=$2 extra=${3:-}
+  printf '        %s:\n' "$name"
+  printf '          %s\n' 'mlops_course_create_accounts: true' \
+    'mlops_course_students:' "  - {user: $student, name: Student $student, email: $student@lab.example}"
+  if [[ -n $extra ]]; then
+    printf '%s\n' "$extra" | sed 's/^/          /'
+  fi
+}
+
+# bench_ssh NAME KEYDIR keep-lists|clean-lists: SSH access to a container as
+# a real lab has it: sshd from Debian, a throw-away key (KEYDIR/id_ed25519,
+# made once), root login with that key only. clean-lists leaves apt's lists
+# and package cache empty again, as in a fresh container of the image.
+bench_ssh() {
+  local name=$1 keydir=$2 lists=$3
+  [[ -f $keydir/id_ed25519 ]] || ssh-keygen -q -t ed25519 -N '' -C bench-prov -f "$keydir/id_ed25519"
+  podman exec --env "BENCH_LISTS=$lists" "$name" bash -c '
+    set -e
+    export DEBIAN_FRONTEND=noninteractive
+    lists_mtime=$(stat -c %Y /var/lib/apt/lists)
+    [ -n "$(ls /var/lib/apt/lists | grep -v -e ^lock -e ^partial)" ] || apt-get update -qq
+    apt-get install -y -qq openssh-server >/dev/null
+    if [ "$BENCH_LISTS" = clean-lists ]; then
+      # As the image has them, mtime included: the apt module judges the
+      # age of the lists (cache_valid_time) by it.
+      apt-get clean
+      rm -rf /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp
+      touch -d "@$lists_mtime" /var/lib/apt/lists
+    fi
+    install -d -m 0700 /root/.ssh
+    systemctl start ssh'
+  podman cp "$keydir/id_ed25519.pub" "$name:/root/.ssh/authorized_keys"
+  podman exec "$name" chown root:root /root/.ssh/authorized_keys
+}
+
+# bench_ssh_inventory DIR NAME STUDENT KEYDIR: DIR/hosts.yml, the one seat
+# NAME reached over SSH at its address on the bench network.
+bench_ssh_inventory() {
+  local dir=$1 name=$2 student=$3 keydir=$4
+  mkdir -p "$dir"
+  bench_inventory "$dir" "$(bench_seat_yaml "$name" "$student" "ansible_connection: ssh
+ansible_host: $(bench_ip "$name")
+ansible_user: root
+ansible_ssh_private_key_file: $keydir/id_ed25519
+ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")"
+}
+
+# bench_playbook LOG INVENTORY PLAYBOOK [ansible-playbook args...]: runs it
+# from the repository root (so ansible.cfg applies), output to LOG. The fact
+# cache is the scratch directory's, so that a fresh container never gets the
+# facts of an earlier one of the same name. Sets BENCH_WALL (seconds) and
+# BENCH_RECAP ("hosts ok changed unreachable failed"); returns the playbook's
+# exit code.
+bench_playbook() {
+  local log=$1 inventory=$2 playbook=$3 start rc=0
+  shift 3
+  start=$(bench_now)
+  (
+    cd "$BENCH_ROOT" &&
+      ANSIBLE_CACHE_PLUGIN_CONNECTION=${BENCH_FACTS:?} PROFILE_TASKS_TASK_OUTPUT_LIMIT=all \
+        ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_TASK_TIMEOUT=$BENCH_TASK_TIMEOUT \
+        timeout --kill-after 30 "$BENCH_PLAYBOOK_TIMEOUT" \
+        ansible-playbook -i "$inventory" "$playbook" "$@"
+  ) >"$log" 2>&1 || rc=$?
+  if [[ $rc -eq 124 ]]; then
+    bench_log "ansible-playbook stopped after ${BENCH_PLAYBOOK_TIMEOUT}s (BENCH_PLAYBOOK_TIMEOUT)"
+  fi
+  # shellcheck disable=SC2034
+  BENCH_WALL=$(bench_elapsed "$start")
+  BENCH_RECAP=$(python3 "$BENCH_ROOT/bench/report.py" recap --log "$log")
+  if [[ $rc -ne 0 ]]; then
+    bench_log "ansible-playbook failed (rc $rc), see $log; its end:"
+    tail -n 30 "$log" >&2
+  fi
+  return "$rc"
+}
+
+# bench_recap_field NAME: one field of BENCH_RECAP.
+bench_recap_field() {
+  local hosts ok changed unreachable failed
+  read -r hosts ok changed unreachable failed <<<"$BENCH_RECAP"
+  case $1 in
+    hosts) printf '%s\n' "$hosts" ;;
+    ok) printf '%s\n' "$ok" ;;
+    changed) printf '%s\n' "$changed" ;;
+    unreachable) printf '%s\n' "$unreachable" ;;
+    failed) printf '%s\n' "$failed" ;;
+  esac
+}
+
+# bench_table NAME TITLE: prints bench/results/NAME.csv and writes NAME.md.
+bench_table() {
+  python3 "$BENCH_ROOT/bench/report.py" table --csv "$BENCH_RESULTS/$1.csv" \
+    --md "$BENCH_RESULTS/$1.md" --title "$2"
+}
+
+# bench_tasks LOG NAME TITLE: top 10 tasks (NAME_tasks) and time per role
+# (NAME_roles) of a playbook log.
+bench_tasks() {
+  python3 "$BENCH_ROOT/bench/report.py" tasks --log "$1" --top 10 \
+    --csv "$BENCH_RESULTS/$2_tasks.csv" --md "$BENCH_RESULTS/$2_tasks.md" \
+    --roles-csv "$BENCH_RESULTS/$2_roles.csv" --roles-md "$BENCH_RESULTS/$2_roles.md" \
+    --title "$3"
+}

@@ -1,0 +1,566 @@
+"""A classroom's load on an MLflow tracking server, and the report of it.
+
+Driven by bench/mlflow_load.sh; runs in its own venv with the same
+mlflow-skinny as the server's MLflow.
+
+    mlflow_load.py accounts --url http://127.0.0.1:15001 --credentials DIR
+    mlflow_load.py run --label ours-sqlite --url http://127.0.0.1:15001 \\
+        --credentials DIR --out DIR/ours-sqlite.json
+    mlflow_load.py worse --results DIR ours-sqlite bare     # "yes" or "no" (p95)
+    mlflow_load.py report --results DIR --baseline bare --csv F.csv --md F.md
+
+`run`: K client processes (processes, so the clients' GIL is not the limit)
+wait at a barrier, then each does what the starter experiment does against
+the server, with the MLflow client students use: set the experiment, start a
+run, log the parameters, log a metric point by point (one call per point, as a
+training loop does), log a small artifact, end the run. Every HTTP call is
+timed. A short warm-up run comes first and is not measured.
+
+`accounts`: what playbooks/mlflow_accounts.yml does on a new server, with the
+same auth API calls, for the students whose passwords are in DIR/students/:
+an account each, the class experiment, EDIT on it for every student. (The
+playbook makes each call through Ansible's uri module: about five minutes for
+two servers on this busy 2-core machine; this takes seconds.)
+
+Bounds: loopback targets only (any other request is refused before it is
+sent, MLflow's telemetry included); K, runs, points, the per-request timeout
+and an overall deadline (after which the clients stop by themselves) are
+capped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.parse import quote, urlsplit
+from urllib.request import Request, urlopen
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+LIMITS = {"clients": 64, "runs": 20, "points": 1000, "deadline": 600.0, "timeout": 120.0}
+# What the starter experiment (files/course/project/src/models/train.py) logs.
+PARAMS = {"C": 1.0, "max_iter": 200, "random_state": 42, "test_size": 0.2}
+
+
+class DeadlineExceeded(Exception):
+    """The overall deadline passed: the client stops."""
+
+
+# ---------------------------------------------------------------- timing ---
+
+
+class Recorder:
+    """Times every HTTP request the MLflow client sends in this process."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, float]] = []  # (endpoint, status or 0, ms)
+        self.errors: list[str] = []
+        self.enabled = False
+
+    def install(self) -> None:
+        import requests
+
+        original = requests.Session.send
+        recorder = self
+
+        def timed_send(session, request, **kwargs):
+            if urlsplit(request.url).hostname not in LOOPBACK:
+                raise requests.ConnectionError(f"refused (not loopback): {request.url}")
+            start = time.perf_counter()
+            try:
+                response = original(session, request, **kwargs)
+            except Exception as exc:
+                recorder.add(request, 0, start, f"{type(exc).__name__}: {exc}")
+                raise
+            recorder.add(request, response.status_code, start, response)
+            return response
+
+        requests.Session.send = timed_send
+
+    def add(self, request, status: int, start: float, detail) -> None:
+        if not self.enabled:
+            return
+        elapsed = (time.perf_counter() - start) * 1000.0
+        name = endpoint(request.method, request.path_url)
+        self.calls.append((name, status, elapsed))
+        if (status == 0 or status >= 400) and len(self.errors) < 5:
+            text = detail if isinstance(detail, str) else detail.text
+            self.errors.append(f"{name} -> {status or 'no answer'}: {text[:200]}")
+
+
+def endpoint(method: str, path: str) -> str:
+    """A short name for a request: 'runs/log-metric', 'artifacts PUT', ..."""
+    path = path.split("?", 1)[0]
+    if "/mlflow-artifacts/" in path:
+        return f"artifacts {method}"
+    for prefix in ("/ajax-api/", "/api/"):
+        if path.startswith(prefix):
+            parts = path[len(prefix) :].split("/")
+            # 2.0/mlflow/runs/create -> runs/create
+            return "/".join(parts[2:]) if len(parts) > 2 else "/".join(parts)
+    return f"{method} {path}"
+
+
+# ---------------------------------------------------------------- client ---
+
+
+def one_run(mlflow, cfg, idx: int, number: int, points: int, artifact: Path, check) -> None:
+    """The starter experiment's calls, one run."""
+    check()
+    mlflow.set_experiment(cfg.experiment)
+    check()
+    with mlflow.start_run(run_name=f"load-{cfg.label}-{idx:02d}-{number}"):
+        check()
+        mlflow.log_params(PARAMS)
+        for step in range(points):
+            check()
+            mlflow.log_metric("loss", 1.0 / (step + 1), step=step)
+        check()
+        mlflow.log_artifact(str(artifact))
+        check()
+    # Leaving the block ends the run (runs/update).
+
+
+def client(cfg, idx: int, user: tuple[str, str] | None, phase: str, barrier, outdir: str) -> None:
+    """One student: `runs` runs, then its figures as JSON in outdir."""
+    import mlflow
+
+    if user:
+        os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = user
+    workdir = Path(tempfile.mkdtemp(prefix=f"mlflow-load-{idx:02d}-"))
+    artifact = workdir / "metrics_summary.txt"
+    artifact.write_text("accuracy 0.97\n" * 64)  # about 1 KB
+    mlflow.set_tracking_uri(cfg.url)
+    recorder = RECORDER
+    runs = cfg.runs if phase == "measure" else 1
+    points = cfg.points if phase == "measure" else cfg.warmup_points
+    result = {"idx": idx, "completed": 0, "failed": 0, "cut": 0, "failures": []}
+    try:
+        barrier.wait(timeout=120)
+    except threading.BrokenBarrierError:
+        result["failures"].append("the clients did not all start")
+        runs = 0
+    start = time.time()
+    deadline = start + cfg.deadline
+
+    def check() -> None:
+        if time.time() > deadline:
+            raise DeadlineExceeded
+
+    recorder.enabled = True
+    for number in range(runs):
+        try:
+            one_run(mlflow, cfg, idx, number, points, artifact, check)
+            result["completed"] += 1
+        except DeadlineExceeded:
+            result["cut"] += 1
+            break
+        except Exception as exc:  # a failed run is a figure, not a crash
+            result["failed"] += 1
+            if len(result["failures"]) < 3:
+                result["failures"].append(f"{type(exc).__name__}: {str(exc)[:300]}")
+            # A student's run that failed leaves no active run behind.
+            while mlflow.active_run():
+                mlflow.tracking.fluent._active_run_stack.get().pop()
+    recorder.enabled = False
+    result.update(start=start, end=time.time(), calls=recorder.calls, errors=recorder.errors)
+    Path(outdir, f"{phase}-{idx:02d}.json").write_text(json.dumps(result))
+
+
+RECORDER = Recorder()
+
+
+def students(credentials: str | None) -> list[tuple[str, str]]:
+    """(user, password) of each student account, from DIR/students/<user>."""
+    if not credentials:
+        return []
+    folder = Path(credentials, "students")
+    pairs = [(p.name, p.read_text().split()[0]) for p in sorted(folder.iterdir())]
+    if not pairs:
+        sys.exit(f"no student credentials in {folder}")
+    return pairs
+
+
+def phase(cfg, name: str, clients: int, accounts: list[tuple[str, str]]) -> list[dict]:
+    """Forks `clients` processes, waits for them (bounded), returns their results."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(clients)
+    with tempfile.TemporaryDirectory(prefix=f"mlflow-load-{name}-") as outdir:
+        procs = []
+        for idx in range(clients):
+            user = accounts[idx % len(accounts)] if accounts else None
+            proc = ctx.Process(target=client, args=(cfg, idx, user, name, barrier, outdir))
+            proc.start()
+            procs.append(proc)
+        # Start-up (the barrier), the deadline, one request's timeout, margin.
+        stop_at = time.monotonic() + 120 + cfg.deadline + cfg.timeout + 15
+        for proc in procs:
+            proc.join(max(0.0, stop_at - time.monotonic()))
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+        results = []
+        for idx in range(clients):
+            path = Path(outdir, f"{name}-{idx:02d}.json")
+            if path.exists():
+                results.append(json.loads(path.read_text()))
+            else:
+                results.append({"idx": idx, "lost": True})
+        return results
+
+
+def percentile(values: list[float], pct: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * pct / 100.0
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def summarise(cfg, results: list[dict]) -> dict:
+    done = [r for r in results if not r.get("lost")]
+    calls = [c for r in done for c in r["calls"]]
+    latencies = [c[2] for c in calls]
+    errors = sum(1 for c in calls if c[1] == 0 or c[1] >= 400)
+    wall = (max(r["end"] for r in done) - min(r["start"] for r in done)) if done else float("nan")
+    per_endpoint = {}
+    for name in sorted({c[0] for c in calls}):
+        these = [c for c in calls if c[0] == name]
+        ms = [c[2] for c in these]
+        per_endpoint[name] = {
+            "requests": len(these),
+            "errors": sum(1 for c in these if c[1] == 0 or c[1] >= 400),
+            "p50_ms": round(percentile(ms, 50), 1),
+            "p95_ms": round(percentile(ms, 95), 1),
+        }
+    runs = sum(r["completed"] for r in done)
+    return {
+        "server": cfg.label,
+        "description": cfg.description,
+        "clients": cfg.clients,
+        "runs_per_client": cfg.runs,
+        "metric_points": cfg.points,
+        "runs_completed": runs,
+        "runs_failed": sum(r["failed"] for r in done),
+        "runs_cut": sum(r["cut"] for r in done),
+        "clients_lost": len(results) - len(done),
+        "requests": len(calls),
+        "errors": errors,
+        "req_per_s": round(len(calls) / wall, 1) if wall > 0 else 0.0,
+        "runs_per_s": round(runs / wall, 3) if wall > 0 else 0.0,
+        "p50_ms": round(percentile(latencies, 50), 1),
+        "p95_ms": round(percentile(latencies, 95), 1),
+        "wall_s": round(wall, 1),
+        "deadline_s": cfg.deadline,
+        "endpoints": per_endpoint,
+        "error_samples": [e for r in done for e in r["errors"]][:5],
+        "failure_samples": [f for r in done for f in r["failures"]][:5],
+    }
+
+
+def check_url(url: str) -> None:
+    host = urlsplit(url).hostname
+    if host not in LOOPBACK:
+        sys.exit(f"--url: only loopback targets are allowed, got {host!r}")
+
+
+def cmd_run(cfg) -> None:
+    check_url(cfg.url)
+    for key, cap in LIMITS.items():
+        value = getattr(cfg, key)
+        if not 0 < value <= cap:
+            sys.exit(f"--{key}: must be between 1 and {cap}, got {value}")
+    # Every failure shows as one; the client would otherwise retry for minutes.
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(cfg.timeout))
+    # No telemetry (it would leave the machine), no run links on stdout.
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    os.environ["DO_NOT_TRACK"] = "true"
+    os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    import mlflow  # noqa: F401  (imported once here, inherited by every fork)
+
+    RECORDER.install()
+    accounts = students(cfg.credentials)
+    # The class experiment exists before the clients start (the accounts step
+    # makes it on ours; here for the bare server), so no two clients race to
+    # create it.
+    ensure_experiment(cfg.url, accounts[0] if accounts else None, cfg.experiment)
+    # A few clients at once, so that every server worker has served requests.
+    started = time.monotonic()
+    warm = phase(cfg, "warmup", min(cfg.warmup_clients, cfg.clients), accounts)
+    warm_failed = [f for r in warm for f in r.get("failures", [])]
+    if warm_failed or any(r.get("lost") or r["completed"] == 0 for r in warm):
+        sys.exit(f"{cfg.label}: the warm-up run failed: {warm_failed[:3]}")
+    print(f"{cfg.label}: warm-up {time.monotonic() - started:.0f} s (not measured)")
+    summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts))
+    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(cfg.out).write_text(json.dumps(summary, indent=2) + "\n")
+    print(render_table([summary], None))
+    for sample in (summary["error_samples"] + summary["failure_samples"])[:3]:
+        print(f"  {sample[:160]}")
+
+
+# -------------------------------------------------------------- accounts ---
+
+
+def api(
+    url: str, auth: tuple[str, str] | None, path: str, body: dict | None = None
+) -> tuple[int, dict]:
+    """One REST call, as `auth` (user, password) when given: (status, JSON body)."""
+    headers = {"Content-Type": "application/json"}
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    request = Request(
+        url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers=headers,
+        method="POST" if body is not None else "GET",
+    )
+    try:
+        with urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except HTTPError as exc:
+        if exc.code == 404:
+            return 404, {}
+        sys.exit(f"{request.method} {path}: HTTP {exc.code}: {exc.read()[:300]!r}")
+
+
+V2, V3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
+
+
+def ensure_experiment(url: str, auth: tuple[str, str] | None, name: str) -> str:
+    """The id of the experiment `name`, created when it is missing."""
+    status, found = api(url, auth, f"{V2}/experiments/get-by-name?experiment_name={quote(name)}")
+    if status == 404:
+        _, created = api(url, auth, f"{V2}/experiments/create", {"name": name})
+        return created["experiment_id"]
+    return found["experiment"]["experiment_id"]
+
+
+def cmd_accounts(cfg) -> None:
+    """The create and grant calls of playbooks/mlflow_accounts.yml, in its order.
+
+    The playbook looks each account and permission up first so that a re-run
+    changes nothing; the benchmark's servers are new, so the look-ups (each one
+    more request with its password hashes) are left out.
+    """
+    check_url(cfg.url)
+    admin = ("admin", Path(cfg.credentials, "admin").read_text().split()[0])
+    accounts = students(str(cfg.credentials))
+    for user, password in accounts:
+        api(cfg.url, admin, f"{V2}/users/create", {"username": user, "password": password})
+    experiment_id = ensure_experiment(cfg.url, admin, cfg.experiment)
+    for user, _ in accounts:
+        grant = {
+            "username": user,
+            "resource_type": "experiment",
+            "resource_id": experiment_id,
+            "permission": "EDIT",
+        }
+        api(cfg.url, admin, f"{V3}/users/permissions/grant", grant)
+    print(f"{len(accounts)} student accounts with EDIT on experiment {experiment_id}")
+
+
+# ---------------------------------------------------------------- report ---
+
+COLUMNS = [
+    ("server", "server", "{}"),
+    ("clients", "clients", "{}"),
+    ("runs_completed", "runs done", "{}"),
+    ("runs_cut", "cut", "{}"),
+    ("requests", "requests", "{}"),
+    ("errors", "errors", "{}"),
+    ("req_per_s", "req/s", "{:.1f}"),
+    ("runs_per_s", "runs/s", "{:.3f}"),
+    ("p50_ms", "p50 ms", "{:.1f}"),
+    ("p95_ms", "p95 ms", "{:.1f}"),
+    ("wall_s", "wall s", "{:.1f}"),
+]
+
+
+def rows(summaries: list[dict], baseline: dict | None) -> list[list[str]]:
+    out = []
+    for s in summaries:
+        row = [fmt.format(s[key]) for key, _, fmt in COLUMNS]
+        if baseline is not None:
+            row.append(f"{s['p95_ms'] / baseline['p95_ms']:.2f}" if baseline["p95_ms"] else "-")
+        out.append(row)
+    return out
+
+
+def render_table(summaries: list[dict], baseline: dict | None) -> str:
+    header = [title for _, title, _ in COLUMNS]
+    if baseline is not None:
+        header.append(f"p95 / {baseline['server']}")
+    body = rows(summaries, baseline)
+    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
+    line = "  ".join(f"{{:>{w}}}" if i else f"{{:<{w}}}" for i, w in enumerate(widths))
+    text = [line.format(*header), line.format(*("-" * w for w in widths))]
+    text += [line.format(*row) for row in body]
+    return "\n".join(text)
+
+
+def render_endpoints(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
+    names = sorted({n for s in summaries for n in s["endpoints"]})
+    header = ["call"] + [f"{s['server']} n / p50 / p95 ms" for s in summaries]
+    body = []
+    for name in names:
+        row = [name]
+        for s in summaries:
+            e = s["endpoints"].get(name)
+            row.append(f"{e['requests']} / {e['p50_ms']:.1f} / {e['p95_ms']:.1f}" if e else "-")
+        body.append(row)
+    return header, body
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def load(results: str, order: list[str] | None) -> list[dict]:
+    found = {}
+    for path in sorted(Path(results).glob("*.json")):
+        summary = json.loads(path.read_text())
+        found[summary["server"]] = summary
+    names = [n for n in (order or []) if n in found] + sorted(set(found) - set(order or []))
+    return [found[n] for n in names]
+
+
+def cmd_worse(cfg) -> None:
+    found = {s["server"]: s for s in load(cfg.results, None)}
+    ours, base = found[cfg.ours], found[cfg.baseline]
+    print("yes" if ours["errors"] or ours["p95_ms"] > base["p95_ms"] else "no")
+
+
+def cmd_report(cfg) -> None:
+    summaries = load(cfg.results, cfg.order.split(",") if cfg.order else None)
+    if not summaries:
+        sys.exit(f"no results in {cfg.results}")
+    baseline = next((s for s in summaries if s["server"] == cfg.baseline), None)
+    comparisons = [
+        f"p95 {s['server']} / {baseline['server']}: {s['p95_ms']:.1f} / "
+        f"{baseline['p95_ms']:.1f} ms = {s['p95_ms'] / baseline['p95_ms']:.2f}"
+        f" (errors {s['errors']} vs {baseline['errors']})"
+        for s in summaries
+        if baseline and s is not baseline and baseline["p95_ms"]
+    ]
+    first = summaries[0]
+    load_line = (
+        f"Load: {first['clients']} concurrent client processes x {first['runs_per_client']} run(s)"
+        f", {first['metric_points']} metric points per run (one call each), deadline "
+        f"{first['deadline_s']:.0f} s per server (runs not finished by then: cut); latencies over"
+        " every HTTP request."
+    )
+    ep_header, ep_body = render_endpoints(summaries)
+    print(load_line)
+    print(render_table(summaries, baseline))
+    print()
+    print("\n".join(comparisons))
+    print()
+    print(render_table_plain(ep_header, ep_body))
+    for s in summaries:
+        for sample in (s["error_samples"] + s["failure_samples"])[:3]:
+            print(f"  {s['server']}: {sample[:160]}")
+
+    with open(cfg.csv, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        keys = [key for key, _, _ in COLUMNS]
+        extra = ["runs_failed", "clients_lost", "metric_points", "deadline_s"]
+        writer.writerow(keys + extra + [f"p95_vs_{cfg.baseline}", "description"])
+        for s in summaries:
+            ratio = s["p95_ms"] / baseline["p95_ms"] if baseline and baseline["p95_ms"] else ""
+            ratio = f"{ratio:.3f}" if ratio != "" else ""
+            writer.writerow([s[k] for k in keys + extra] + [ratio, s["description"]])
+
+    header = [title for _, title, _ in COLUMNS] + ([f"p95 / {cfg.baseline}"] if baseline else [])
+    md = [
+        "# MLflow server under a classroom load",
+        "",
+        load_line,
+        "",
+        markdown_table(header, rows(summaries, baseline)),
+        "",
+        *[f"- {c}" for c in comparisons],
+        "",
+        "## Servers",
+        "",
+        *[f"- **{s['server']}**: {s['description']}" for s in summaries],
+        "",
+        "## Per call",
+        "",
+        markdown_table(ep_header, ep_body),
+        "",
+    ]
+    if cfg.notes and Path(cfg.notes).exists():
+        md += [Path(cfg.notes).read_text().rstrip(), ""]
+    Path(cfg.md).write_text("\n".join(md))
+    print(f"\nwrote {cfg.csv} and {cfg.md}")
+
+
+def render_table_plain(header: list[str], body: list[list[str]]) -> str:
+    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([line.format(*header)] + [line.format(*row) for row in body])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="load one server")
+    run.add_argument("--label", required=True)
+    run.add_argument("--url", required=True, help="loopback only")
+    run.add_argument("--description", default="")
+    run.add_argument("--credentials", help="DIR with students/<user> password files")
+    run.add_argument("--experiment", default="iris-classification")
+    run.add_argument("--clients", type=int, default=20)
+    run.add_argument("--runs", type=int, default=1, help="runs per client")
+    run.add_argument("--points", type=int, default=100, help="metric points per run")
+    run.add_argument("--deadline", type=float, default=60.0, help="seconds, then clients stop")
+    run.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    run.add_argument("--warmup-clients", type=int, default=4)
+    run.add_argument("--warmup-points", type=int, default=2)
+    run.add_argument("--out", required=True)
+
+    accounts = sub.add_parser("accounts", help="the students' accounts, as the lab makes them")
+    accounts.add_argument("--url", required=True, help="loopback only")
+    accounts.add_argument("--credentials", required=True, help="DIR with admin, students/<user>")
+    accounts.add_argument("--experiment", default="iris-classification")
+
+    worse = sub.add_parser("worse", help="'yes' when OURS has errors or a higher p95")
+    worse.add_argument("--results", required=True)
+    worse.add_argument("ours")
+    worse.add_argument("baseline")
+
+    report = sub.add_parser("report", help="tables, CSV and Markdown")
+    report.add_argument("--results", required=True)
+    report.add_argument("--baseline", default="bare")
+    report.add_argument("--order", default="")
+    report.add_argument("--notes", help="Markdown appended to the report")
+    report.add_argument("--csv", required=True)
+    report.add_argument("--md", required=True)
+
+    cfg = parser.parse_args(argv)
+    commands = {"run": cmd_run, "accounts": cmd_accounts, "worse": cmd_worse, "report": cmd_report}
+    commands[cfg.command](cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Benchmark 3, classroom scale: N fresh seats (one student each) provisioned
+# by ONE ansible-playbook run of playbooks/workstations.yml from this control
+# node (forks = 25 in ansible.cfg). No shared uv cache: every seat downloads
+# what it needs, as separate machines would. Two modes:
+#   no_cache: seats fetch from the Debian archive and the package index;
+#   cache:    a fresh bench-prov-cache container, provisioned cold with
+#             playbooks/package_cache.yml (group package_caches) for each N,
+#             and the seats pointed at it as roles/package_cache/README.md
+#             says: lab_network_apt_proxy_url for apt, lab_package_index_url
+#             for pip and uv, pip told to trust the cache's plain-http host
+#             (PIP_TRUSTED_HOST, through the play's lab_proxy_environment),
+#             and the course lock's URLs pointed at the cache
+#             (bench/course_via_cache.py -> mlops_course_content_dir), since
+#             `uv sync --locked` refuses a lock made against another index.
+# Bytes are eth0 counters of the containers, all on one podman network of
+# this script. Downloaded from outside the lab:
+#   no_cache: sum of the seats' rx;
+#   cache:    (cache rx - seats' tx: what the cache fetched upstream)
+#             + max(0, seats' rx - cache tx: what the seats fetched past it).
+# The cache's own installation is counted apart (cache_provision_*).
+# BENCH_SCALE_NO_CACHE / BENCH_SCALE_CACHE: the seat counts (default "1"
+# and "1 4 8"; an empty list skips the mode). Without the cache every seat
+# downloads the same (4 seats: 4.00x one seat's bytes, measured), so the
+# default leaves N > 1 out to keep `make bench` within its time;
+# BENCH_SCALE_NO_CACHE="1 4" adds it (about 6 minutes).
+# BENCH_SCALE_ONE_SEAT: a file with the one-seat no-cache figures of an
+# identical run (bench/provision.sh passes the cold run of
+# bench/provision_cold.sh), to save that round.
+# Writes bench/results/provision_scale.{csv,md}, the top tasks and time per
+# role of the largest round with the cache (provision_scale_{tasks,roles}.*)
+# and the logs.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "$0")/lib.sh"
+trap bench_cleanup EXIT
+trap 'exit 130' INT TERM
+
+no_cache_counts=${BENCH_SCALE_NO_CACHE-1}
+cache_counts=${BENCH_SCALE_CACHE-1 4 8}
+cache=bench-prov-cache
+apt_port=3142
+pypi_port=3141
+
+csv=$BENCH_RESULTS/provision_scale.csv
+echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx_MB,cache_rx_MB,cache_tx_MB,downloaded_from_outside_MB,downloaded_ratio_vs_1_seat_same_mode,wall_ratio_vs_1_seat_no_cache,downloaded_ratio_vs_1_seat_no_cache,downloaded_per_seat_MB,changed_tasks,failed_or_unreachable_hosts,cache_provision_s,cache_provision_rx_MB,target,target_met,source" >"$csv"
+
+# one_round MODE N: boots N seats (and the cache), provisions, measures,
+# removes them; appends a row to the CSV.
+declare -A first_wall first_bytes
+one_round() {
+  local mode=$1 n=$2 i seats=() yaml="" extra="" dir cache_ip="" index
+  local cache_wall="" cache_rx_own="" srx0 stx0 crx0=0 ctx0=0 srx stx crx=0 ctx=0
+  local outside wall changed bad ratio bytes_ratio ratio_nc bytes_ratio_nc target="" met=""
+  bench_scratch dir
+  export BENCH_FACTS=$dir/facts
+  for ((i = 1; i <= n; i++)); do
+    seats+=("bench-prov-seat$i")
+  done
+  bench_log "scale: $mode, $n seat(s): starting containers"
+  if [[ $mode == cache ]]; then
+    bench_start "$cache" "${seats[@]}"
+    cache_ip=$(bench_ip "$cache")
+    bench_inventory "$dir" "        {}" "        $cache:"
+    bench_log "scale: $mode, $n seat(s): provisioning $cache (cold)"
+    crx0=$(bench_counter "$cache" rx)
+    if ! bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_cache.log" "$dir/hosts.yml" \
+      playbooks/package_cache.yml; then
+      echo "$mode,$n,,,,,,,,,,,,,,$BENCH_WALL,,,,provisioning the cache failed" >>"$csv"
+      bench_remove "$cache" "${seats[@]}"
+      return 0
+    fi
+    cache_wall=$BENCH_WALL
+    cache_rx_own=$(($(bench_counter "$cache" rx) - crx0))
+    index=http://$cache_ip:$pypi_port/index/
+    python3 "$BENCH_ROOT/bench/course_via_cache.py" --src "$BENCH_ROOT/files/course" \
+      --dest "$dir/course" --index "$index" >&2
+    extra="lab_network_apt_proxy_url: http://$cache_ip:$apt_port
+lab_package_index_url: $index
+mlops_course_content_dir: $dir/course
+lab_proxy_environment: {PIP_TRUSTED_HOST: $cache_ip}"
+  else
+    bench_start "${seats[@]}"
+  fi
+  for ((i = 1; i <= n; i++)); do
+    yaml+="$(bench_seat_yaml "${seats[i - 1]}" "student$i" "$extra")"$'\n'
+  done
+  if [[ $mode == cache ]]; then
+    bench_inventory "$dir" "$yaml" "        $cache:"
+    crx0=$(bench_counter "$cache" rx)
+    ctx0=$(bench_counter "$cache" tx)
+  else
+    bench_inventory "$dir" "$yaml"
+  fi
+  srx0=$(bench_counters_sum rx "${seats[@]}")
+  stx0=$(bench_counters_sum tx "${seats[@]}")
+
+  bench_log "scale: $mode, $n seat(s): workstations.yml"
+  bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}.log" "$dir/hosts.yml" \
+    playbooks/workstations.yml || true
+  wall=$BENCH_WALL
+  changed=$(bench_recap_field changed)
+  bad=$(($(bench_recap_field failed) + $(bench_recap_field unreachable)))
+  srx=$(($(bench_counters_sum rx "${seats[@]}") - srx0))
+  stx=$(($(bench_counters_sum tx "${seats[@]}") - stx0))
+  if [[ $mode == cache ]]; then
+    crx=$(($(bench_counter "$cache" rx) - crx0))
+    ctx=$(($(bench_counter "$cache" tx) - ctx0))
+    outside=$(awk -v crx="$crx" -v stx="$stx" -v srx="$srx" -v ctx="$ctx" \
+      'BEGIN { up = crx - stx; past = srx - ctx; if (up < 0) up = 0; if (past < 0) past = 0; printf "%d", up + past }')
+  else
+    outside=$srx
+  fi
+  [[ -n ${first_wall[$mode]:-} ]] || {
+    first_wall[$mode]=$wall
+    first_bytes[$mode]=$outside
+  }
+  ratio=$(bench_div "$wall" "${first_wall[$mode]}")
+  bytes_ratio=$(bench_div "$outside" "${first_bytes[$mode]}")
+  ratio_nc=$(bench_div "$wall" "${first_wall[no_cache]:-0}")
+  bytes_ratio_nc=$(bench_div "$outside" "${first_bytes[no_cache]:-0}")
+  if [[ $mode == cache && $n -gt 1 ]]; then
+    target="wall <= 2.00x and downloaded <= 1.50x of 1 seat"
+    met=$(awk -v r="$ratio" -v b="$bytes_ratio" -v bad="$bad" \
+      'BEGIN { print (r <= 2 && b <= 1.5 && bad == 0) ? "yes" : "no" }')
+  fi
+  echo "$mode,$n,$wall,$ratio,$(bench_mb "$srx"),$(bench_mb "$stx"),$(bench_mb "$crx"),$(bench_mb "$ctx"),$(bench_mb "$outside"),$bytes_ratio,$ratio_nc,$bytes_ratio_nc,$(bench_mb "$((outside / n))"),$changed,$bad,$cache_wall,${cache_rx_own:+$(bench_mb "$cache_rx_own")},$target,$met,measured here" >>"$csv"
+  bench_log "scale: $mode, $n seat(s): ${wall}s, $(bench_mb "$outside") MB from outside, failed/unreachable hosts: $bad"
+  if [[ $mode == cache ]]; then
+    bench_remove "$cache" "${seats[@]}"
+  else
+    bench_remove "${seats[@]}"
+  fi
+}
+
+# one_round_from MODE FILE: the one-seat row from an identical run made
+# elsewhere (bench/provision_cold.sh: "wall rx tx changed failed").
+one_round_from() {
+  local mode=$1 wall rx tx changed bad
+  read -r wall rx tx changed bad <"$2"
+  first_wall[$mode]=$wall
+  first_bytes[$mode]=$rx
+  echo "$mode,1,$wall,1.00,$(bench_mb "$rx"),$(bench_mb "$tx"),0.0,0.0,$(bench_mb "$rx"),1.00,1.00,1.00,$(bench_mb "$rx"),$changed,$bad,,,,,(the cold Ansible run of provision_cold.sh)" >>"$csv"
+  bench_log "scale: $mode, 1 seat: taken from provision_cold.sh (${wall}s)"
+}
+
+for n in $no_cache_counts; do
+  if [[ $n == 1 && -s ${BENCH_SCALE_ONE_SEAT:-} ]]; then
+    one_round_from no_cache "$BENCH_SCALE_ONE_SEAT"
+  else
+    one_round no_cache "$n"
+  fi
+done
+if [[ -n $cache_counts ]]; then
+  if [[ ! -f $BENCH_ROOT/playbooks/package_cache.yml ]]; then
+    bench_log "scale: no playbooks/package_cache.yml yet; cache mode skipped"
+  else
+    for n in $cache_counts; do
+      one_round cache "$n"
+    done
+  fi
+fi
+
+largest=""
+for n in $cache_counts; do
+  [[ ! -s $BENCH_LOGS/provision_scale_cache_$n.log ]] || largest=$n
+done
+if [[ -n $largest ]]; then
+  bench_tasks "$BENCH_LOGS/provision_scale_cache_$largest.log" provision_scale \
+    "Where the time of $largest seats with the cache goes"
+fi
+
+python3 "$BENCH_ROOT/bench/report.py" table --csv "$csv" --md "$BENCH_RESULTS/provision_scale.md" \
+  --title "Classroom scale: N seats in one ansible-playbook run (forks 25), one student per seat" \
+  --note "downloaded_from_outside: no_cache = seats' rx; cache = (cache rx - seats' tx) + max(0, seats' rx - cache tx). Bytes are eth0 counters (apt + package index + anything else). The cache's own installation is in cache_provision_*, not in downloaded_from_outside. Each seat's venv is about 0.9 GB on disk; the seats share this machine's 2 cores and disk."

@@ -1,0 +1,23 @@
+import pathlib
+import sys
+
+import pytest
+import testinfra
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
+
+from podman_host import host  # noqa: E402, F401
+
+# The platforms of molecule.yml: the cache and a seat on the same network.
+SERVER = "package_cache-server"
+CLIENT = "package_cache-client"
+
+
+@pytest.fixture(scope="module")
+def server():
+    return testinfra.get_host(f"podman://{SERVER}")
+
+
+@pytest.fixture(scope="module")
+def client():
+    return testinfra.get_host(f"podman://{CLIENT}")
