@@ -18,12 +18,13 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
 
-.PHONY: help host-deps venv images lint unit molecule test lab lab-down lock clean
+.PHONY: help host-deps venv images lint unit molecule test lab lab-down lock bench clean
 
 help:
 	@echo "make lab        bring up the local virtual classroom and check it"
 	@echo "make lab-down   remove the local virtual classroom"
 	@echo "make test       lint + fast tests + molecule ($(SCENARIOS))"
+	@echo "make bench      benchmarks; tables in bench/results/"
 	@echo "make lock       re-resolve files/course/uv.lock"
 	@echo "make lint       yamllint, ansible-lint, ruff, shellcheck"
 	@echo "make unit       fast tests, no containers"
@@ -48,9 +49,9 @@ images: host-deps
 lint: venv
 	yamllint --strict .
 	ansible-lint
-	ruff check tests molecule
-	ruff format --check tests molecule
-	shellcheck scripts/*.sh molecule/images/*.sh playbooks/files/*.sh .ci/run
+	ruff check tests molecule plugins bench
+	ruff format --check tests molecule plugins bench
+	shellcheck scripts/*.sh molecule/images/*.sh playbooks/files/*.sh bench/*.sh .ci/run
 
 unit: venv
 	pytest -q tests
@@ -73,6 +74,12 @@ lab: venv
 
 lab-down: venv
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml -e lab_state=absent
+
+# Benchmarks print tables and write CSV + Markdown under bench/results/.
+bench: venv
+	molecule/images/build.sh debian12
+	bench/provision.sh
+	bench/mlflow_load.sh
 
 lock: venv
 	ansible-playbook playbooks/lock.yml
