@@ -49,8 +49,8 @@ images: host-deps
 lint: venv
 	yamllint --strict .
 	ansible-lint
-	ruff check tests molecule plugins bench
-	ruff format --check tests molecule plugins bench
+	ruff check tests molecule plugins bench roles
+	ruff format --check tests molecule plugins bench roles
 	shellcheck scripts/*.sh molecule/images/*.sh playbooks/files/*.sh bench/*.sh .ci/run
 
 unit: venv

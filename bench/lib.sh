@@ -146,7 +146,7 @@ bench_inventory() {
   local dir=$1 seats=$2 caches=${3:-}
   ln -sfn "$BENCH_ROOT/inventory/group_vars" "$dir/group_vars"
   {
-    printf '%s\n' '---' 'all:' '  vars:' '    ansible_connection: containers.podman.podman' '  children:'
+    printf '%s\n' '---' 'all:' '  vars:' '    ansible_connection: podman' '  children:'
     printf '%s\n' '    workstations:' '      hosts:'
     printf '%s\n' "$seats"
     if [[ -n $caches ]]; then

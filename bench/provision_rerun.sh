@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Benchmark 2, re-run cost: playbooks/workstations.yml again on a converged
 # seat (wall time, changed count, top 10 tasks), over the podman connection
-# of the test lab and over SSH as a real lab connects, then the effect of the
-# ansible.cfg settings on the same seat over SSH (the podman connection
-# cannot pipeline):
+# of the test lab (plugins/connection/podman.py, which pipelines) and over
+# SSH as a real lab connects, then the effect of the ansible.cfg settings on
+# the same seat over SSH:
 #   - as configured (pipelining on, facts cached in a jsonfile cache with
 #     gathering = smart, so a re-run gathers no facts at all);
 #   - pipelining off (ANSIBLE_PIPELINING=false);
 #   - fact caching off (ANSIBLE_CACHE_PLUGIN=memory: full facts every run);
 #   - fact caching off, minimal facts (ansible.cfg sets no gather_subset;
 #     bench/playbooks/workstations_min_facts.yml gathers `min` only).
-# Then the floor under every task: what one module call costs on each
-# connection (bench/playbooks/transport_floor.yml).
-# BENCH_RERUN_PODMAN_VARIANTS=1 adds pipelining off and fact cache off over
-# podman; BENCH_RERUN_REPEAT=N runs every variant N times.
+# and pipelining off over podman. Then the floor under every task: what one
+# module call costs on each connection (bench/playbooks/transport_floor.yml).
+# BENCH_RERUN_PODMAN_VARIANTS=1 adds fact cache off over podman;
+# BENCH_RERUN_REPEAT=N runs every variant N times.
 # The seat is the converged container of bench/provision_cold.sh when
 # BENCH_CONVERGED_DIR names its directory (bench/provision.sh does that);
 # otherwise this script converges a fresh one first (not timed).
@@ -77,8 +77,7 @@ variant() {
   done
 }
 
-# The podman connection (the test lab's) cannot pipeline (has_pipelining =
-# False), so the settings are compared over SSH, as a real lab connects.
+# The settings are compared over SSH, as a real lab connects.
 podman_inventory=$state/hosts.yml
 ssh_inventory=$state/ssh/hosts.yml
 variant "as configured" podman true jsonfile "none (cached)" "$podman_inventory" \
@@ -91,9 +90,9 @@ variant "ssh fact cache off" ssh true memory "all (default subset)" "$ssh_invent
   playbooks/workstations.yml
 variant "ssh fact cache off + gather_subset min" ssh true memory "min" "$ssh_inventory" \
   bench/playbooks/workstations_min_facts.yml
+variant "pipelining off" podman false jsonfile "none (cached)" "$podman_inventory" \
+  playbooks/workstations.yml
 if [[ -n ${BENCH_RERUN_PODMAN_VARIANTS:-} ]]; then
-  variant "pipelining off" podman false jsonfile "none (cached)" "$podman_inventory" \
-    playbooks/workstations.yml
   variant "fact cache off" podman true memory "all (default subset)" "$podman_inventory" \
     playbooks/workstations.yml
 fi
@@ -101,7 +100,7 @@ fi
 # The floor under every task: 25 calls of a module that does nothing.
 floor=$BENCH_RESULTS/provision_rerun_floor.csv
 echo "connection,pipelining,module_calls,wall_time_s,seconds_per_call" >"$floor"
-for spec in "podman true $podman_inventory" "ssh true $ssh_inventory" "ssh false $ssh_inventory"; do
+for spec in "podman true $podman_inventory" "podman false $podman_inventory" "ssh true $ssh_inventory" "ssh false $ssh_inventory"; do
   read -r connection pipelining inventory <<<"$spec"
   bench_log "rerun: transport floor, $connection, pipelining $pipelining"
   ANSIBLE_PIPELINING=$pipelining bench_playbook \

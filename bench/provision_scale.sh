@@ -5,14 +5,10 @@
 # what it needs, as separate machines would. Two modes:
 #   no_cache: seats fetch from the Debian archive and the package index;
 #   cache:    a fresh bench-prov-cache container, provisioned cold with
-#             playbooks/package_cache.yml (group package_caches) for each N,
-#             and the seats pointed at it as roles/package_cache/README.md
-#             says: lab_network_apt_proxy_url for apt, lab_package_index_url
-#             for pip and uv, pip told to trust the cache's plain-http host
-#             (PIP_TRUSTED_HOST, through the play's lab_proxy_environment),
-#             and the course lock's URLs pointed at the cache
-#             (bench/course_via_cache.py -> mlops_course_content_dir), since
-#             `uv sync --locked` refuses a lock made against another index.
+#             playbooks/package_cache.yml (group package_caches) for each N;
+#             the seats find it as a lab does (inventory/group_vars:
+#             lab_package_cache_host, here the cache's address): apt, pip and
+#             uv go through it, and the course lock is installed through it.
 # Bytes are eth0 counters of the containers, all on one podman network of
 # this script. Downloaded from outside the lab:
 #   no_cache: sum of the seats' rx;
@@ -39,8 +35,6 @@ trap 'exit 130' INT TERM
 no_cache_counts=${BENCH_SCALE_NO_CACHE-1}
 cache_counts=${BENCH_SCALE_CACHE-1 4 8}
 cache=bench-prov-cache
-apt_port=3142
-pypi_port=3141
 
 csv=$BENCH_RESULTS/provision_scale.csv
 echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx_MB,cache_rx_MB,cache_tx_MB,downloaded_from_outside_MB,downloaded_ratio_vs_1_seat_same_mode,wall_ratio_vs_1_seat_no_cache,downloaded_ratio_vs_1_seat_no_cache,downloaded_per_seat_MB,changed_tasks,failed_or_unreachable_hosts,cache_provision_s,cache_provision_rx_MB,target,target_met,source" >"$csv"
@@ -49,7 +43,7 @@ echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx
 # removes them; appends a row to the CSV.
 declare -A first_wall first_bytes
 one_round() {
-  local mode=$1 n=$2 i seats=() yaml="" extra="" dir cache_ip="" index
+  local mode=$1 n=$2 i seats=() yaml="" extra="" dir
   local cache_wall="" cache_rx_own="" srx0 stx0 crx0=0 ctx0=0 srx stx crx=0 ctx=0
   local outside wall changed bad ratio bytes_ratio ratio_nc bytes_ratio_nc target="" met=""
   bench_scratch dir
@@ -60,7 +54,6 @@ one_round() {
   bench_log "scale: $mode, $n seat(s): starting containers"
   if [[ $mode == cache ]]; then
     bench_start "$cache" "${seats[@]}"
-    cache_ip=$(bench_ip "$cache")
     bench_inventory "$dir" "        {}" "        $cache:"
     bench_log "scale: $mode, $n seat(s): provisioning $cache (cold)"
     crx0=$(bench_counter "$cache" rx)
@@ -72,13 +65,7 @@ one_round() {
     fi
     cache_wall=$BENCH_WALL
     cache_rx_own=$(($(bench_counter "$cache" rx) - crx0))
-    index=http://$cache_ip:$pypi_port/index/
-    python3 "$BENCH_ROOT/bench/course_via_cache.py" --src "$BENCH_ROOT/files/course" \
-      --dest "$dir/course" --index "$index" >&2
-    extra="lab_network_apt_proxy_url: http://$cache_ip:$apt_port
-lab_package_index_url: $index
-mlops_course_content_dir: $dir/course
-lab_proxy_environment: {PIP_TRUSTED_HOST: $cache_ip}"
+    extra="lab_package_cache_host: $(bench_ip "$cache")"
   else
     bench_start "${seats[@]}"
   fi

@@ -75,6 +75,10 @@ BAD_INPUT = {
         {"mlflow_server_artifacts_store": "s3"},
         "mlflow_server_s3_bucket",
     ),
+    "negative auth cache lifetime": (
+        {"mlflow_server_auth_cache_ttl_seconds": -60},
+        "mlflow_server_auth_cache_ttl_seconds",
+    ),
     "allowed host list in one string": (
         {"mlflow_server_allowed_hosts": ["a.example,b.example"]},
         "mlflow_server_allowed_hosts",

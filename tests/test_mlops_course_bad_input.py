@@ -46,6 +46,10 @@ BAD_INPUT = {
         {"mlops_course_student_env": {"ada": {"mlflow password": "x"}}},
         "mlops_course_student_env",
     ),
+    "lab cache URL without a scheme": (
+        {"mlops_course_lock_cache_url": "labserver:3141/index/"},
+        "mlops_course_lock_cache_url",
+    ),
     "project outside the home": (
         {"mlops_course_project_dir": "../mlops-course"},
         "mlops_course_project_dir",

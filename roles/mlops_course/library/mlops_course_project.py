@@ -57,7 +57,8 @@ fresh: {description: The project folder did not exist., type: bool, returned: al
 written: {description: Files written (or to write, in check mode)., type: list, returned: always}
 created: {description: Folders created., type: list, returned: always}
 kept: {description: Files and folders left as the student left them., type: list, returned: always}
-existing: {description: The O(probe) paths that existed before any write., type: list, returned: always}
+existing:
+  {description: The O(probe) paths that existed before any write., type: list, returned: always}
 record: {description: What to pass as O(recorded) next time., type: dict, returned: always}
 """
 
@@ -67,7 +68,10 @@ def sha1(data):
 
 
 def look(path):
-    """('missing' | 'dir' | 'file' | 'other', sha1 of a regular file or None); links are not followed."""
+    """('missing' | 'dir' | 'file' | 'other', sha1 of a regular file or None).
+
+    Links are not followed.
+    """
     try:
         info = os.lstat(path)
     except FileNotFoundError:
@@ -148,10 +152,14 @@ def run(module):
     root = params["root"]
     dir_mode = int(params["dir_mode"], 8)
     existing = [path for path in params["probe"] if os.path.lexists(os.path.join(root, path))]
-    fresh, dir_actions, file_actions = plan(root, params["dirs"], params["files"], params["recorded"])
+    fresh, dir_actions, file_actions = plan(
+        root, params["dirs"], params["files"], params["recorded"]
+    )
 
     wanted_dirs = sorted(path for path, action in dir_actions.items() if action == "create")
-    writes = [entry for entry in params["files"] if file_actions[entry["path"]][0] in ("create", "update")]
+    writes = [
+        entry for entry in params["files"] if file_actions[entry["path"]][0] in ("create", "update")
+    ]
     kept = sorted(
         [path for path, action in dir_actions.items() if action == "keep"]
         + [path for path, (action, _, _) in file_actions.items() if action == "keep"]
