@@ -75,7 +75,12 @@ bench_start() {
       "$BENCH_IMAGE" /sbin/init >/dev/null
   done
   for name in "$@"; do
-    state=$(podman exec "$name" systemctl is-system-running --wait || true)
+    # systemctl answers only once systemd's bus is up; until then, ask again.
+    for _ in $(seq 1 60); do
+      state=$(podman exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
+      [[ -z $state ]] || break
+      sleep 1
+    done
     case $state in
       running | degraded) ;;
       *)
