@@ -138,6 +138,22 @@ bench_counters_sum() {
   printf '%s\n' "$total"
 }
 
+# bench_cpu_sum NAME...: CPU seconds the containers have used (cgroup v1
+# cpuacct, or v2 cpu.stat), one decimal.
+bench_cpu_sum() {
+  local name id ns total=0
+  for name in "$@"; do
+    id=$(podman inspect --format '{{.Id}}' "$name")
+    if [[ -r /sys/fs/cgroup/cpuacct/libpod_parent/libpod-$id/cpuacct.usage ]]; then
+      ns=$(<"/sys/fs/cgroup/cpuacct/libpod_parent/libpod-$id/cpuacct.usage")
+    else
+      ns=$(($(podman exec "$name" sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat) * 1000))
+    fi
+    total=$((total + ns))
+  done
+  awk -v t="$total" 'BEGIN { printf "%.1f", t / 1e9 }'
+}
+
 bench_ip() {
   podman inspect --format "{{(index .NetworkSettings.Networks \"$BENCH_NETWORK\").IPAddress}}" "$1"
 }
