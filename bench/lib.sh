@@ -154,6 +154,13 @@ bench_cpu_sum() {
   awk -v t="$total" 'BEGIN { printf "%.1f", t / 1e9 }'
 }
 
+# bench_machine_cpu: "BUSY IOWAIT", CPU seconds of the whole machine so far
+# (every process: seats, cache, the control node; /proc/stat), one decimal.
+bench_machine_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" {
+    printf "%.1f %.1f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz, $6 / hz }' /proc/stat
+}
+
 bench_ip() {
   podman inspect --format "{{(index .NetworkSettings.Networks \"$BENCH_NETWORK\").IPAddress}}" "$1"
 }

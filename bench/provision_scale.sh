@@ -39,7 +39,7 @@ cache_counts=${BENCH_SCALE_CACHE-1 4 8}
 cache=bench-prov-cache
 
 csv=$BENCH_RESULTS/provision_scale.csv
-echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx_MB,cache_rx_MB,cache_tx_MB,downloaded_from_outside_MB,downloaded_ratio_vs_1_seat_same_mode,wall_ratio_vs_1_seat_no_cache,downloaded_ratio_vs_1_seat_no_cache,downloaded_per_seat_MB,changed_tasks,failed_or_unreachable_hosts,seats_cpu_s,cpu_bound_floor_s,cache_provision_s,cache_provision_rx_MB,rerun_wall_time_s,rerun_s_per_seat,rerun_changed_tasks,target,target_met,source" >"$csv"
+echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx_MB,cache_rx_MB,cache_tx_MB,downloaded_from_outside_MB,downloaded_ratio_vs_1_seat_same_mode,wall_ratio_vs_1_seat_no_cache,downloaded_ratio_vs_1_seat_no_cache,downloaded_per_seat_MB,changed_tasks,failed_or_unreachable_hosts,seats_cpu_s,machine_cpu_s,machine_iowait_s,cpu_bound_floor_s,wall_ratio_vs_floor,cache_provision_s,cache_provision_rx_MB,rerun_wall_time_s,rerun_s_per_seat,rerun_changed_tasks,target,target_met,source" >"$csv"
 
 # one_round MODE N: boots N seats (and the cache), provisions, measures,
 # removes them; appends a row to the CSV.
@@ -47,7 +47,7 @@ declare -A first_wall first_bytes
 one_round() {
   local mode=$1 n=$2 i seats=() yaml="" extra="" dir
   local cache_wall="" cache_rx_own="" srx0 stx0 crx0=0 ctx0=0 srx stx crx=0 ctx=0
-  local rerun_wall="" rerun_changed="" cpu0 cpu floor
+  local rerun_wall="" rerun_changed="" cpu0 cpu floor machine0 busy iowait
   local outside wall changed bad ratio bytes_ratio ratio_nc bytes_ratio_nc target="" met=""
   bench_scratch dir
   export BENCH_FACTS=$dir/facts
@@ -62,7 +62,7 @@ one_round() {
     crx0=$(bench_counter "$cache" rx)
     if ! bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_cache.log" "$dir/hosts.yml" \
       playbooks/package_cache.yml; then
-      echo "$mode,$n,,,,,,,,,,,,,,,,$BENCH_WALL,,,,,,,provisioning the cache failed" >>"$csv"
+      echo "$mode,$n,,,,,,,,,,,,,,,,,,,$BENCH_WALL,,,,,,,provisioning the cache failed" >>"$csv"
       bench_remove "$cache" "${seats[@]}"
       return 0
     fi
@@ -84,16 +84,20 @@ one_round() {
   fi
   srx0=$(bench_counters_sum rx "${seats[@]}")
   cpu0=$(bench_cpu_sum "${seats[@]}")
+  machine0=$(bench_machine_cpu)
   stx0=$(bench_counters_sum tx "${seats[@]}")
 
   bench_log "scale: $mode, $n seat(s): workstations.yml"
   bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}.log" "$dir/hosts.yml" \
     playbooks/workstations.yml || true
   wall=$BENCH_WALL
-  # The seats' own CPU (dpkg, pip, uv, python), and the least wall time this
-  # machine's cores allow for it.
+  # The seats' own CPU (dpkg, pip, uv, python); the whole machine's (seats,
+  # cache, the control node's ansible-playbook); the least wall time this
+  # machine's cores allow for the latter.
   cpu=$(awk -v a="$cpu0" -v b="$(bench_cpu_sum "${seats[@]}")" 'BEGIN { printf "%.1f", b - a }')
-  floor=$(bench_div "$cpu" "$(nproc)" 1)
+  read -r busy iowait < <(awk -v a="$machine0" -v b="$(bench_machine_cpu)" \
+    'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.1f %.1f\n", y[1] - x[1], y[2] - x[2] }')
+  floor=$(bench_div "$busy" "$(nproc)" 1)
   changed=$(bench_recap_field changed)
   bad=$(($(bench_recap_field failed) + $(bench_recap_field unreachable)))
   srx=$(($(bench_counters_sum rx "${seats[@]}") - srx0))
@@ -127,7 +131,7 @@ one_round() {
     met=$(awk -v r="$ratio" -v b="$bytes_ratio" -v bad="$bad" \
       'BEGIN { print (r <= 2 && b <= 1.5 && bad == 0) ? "yes" : "no" }')
   fi
-  echo "$mode,$n,$wall,$ratio,$(bench_mb "$srx"),$(bench_mb "$stx"),$(bench_mb "$crx"),$(bench_mb "$ctx"),$(bench_mb "$outside"),$bytes_ratio,$ratio_nc,$bytes_ratio_nc,$(bench_mb "$((outside / n))"),$changed,$bad,$cpu,$floor,$cache_wall,${cache_rx_own:+$(bench_mb "$cache_rx_own")},$rerun_wall,${rerun_wall:+$(bench_div "$rerun_wall" "$n" 1)},$rerun_changed,$target,$met,measured here" >>"$csv"
+  echo "$mode,$n,$wall,$ratio,$(bench_mb "$srx"),$(bench_mb "$stx"),$(bench_mb "$crx"),$(bench_mb "$ctx"),$(bench_mb "$outside"),$bytes_ratio,$ratio_nc,$bytes_ratio_nc,$(bench_mb "$((outside / n))"),$changed,$bad,$cpu,$busy,$iowait,$floor,$(bench_div "$wall" "$floor"),$cache_wall,${cache_rx_own:+$(bench_mb "$cache_rx_own")},$rerun_wall,${rerun_wall:+$(bench_div "$rerun_wall" "$n" 1)},$rerun_changed,$target,$met,measured here" >>"$csv"
   bench_log "scale: $mode, $n seat(s): ${wall}s, $(bench_mb "$outside") MB from outside, failed/unreachable hosts: $bad"
   if [[ $mode == cache ]]; then
     bench_remove "$cache" "${seats[@]}"
@@ -143,7 +147,7 @@ one_round_from() {
   read -r wall rx tx changed bad <"$2"
   first_wall[$mode]=$wall
   first_bytes[$mode]=$rx
-  echo "$mode,1,$wall,1.00,$(bench_mb "$rx"),$(bench_mb "$tx"),0.0,0.0,$(bench_mb "$rx"),1.00,1.00,1.00,$(bench_mb "$rx"),$changed,$bad,,,,,,,,,,(the cold Ansible run of provision_cold.sh)" >>"$csv"
+  echo "$mode,1,$wall,1.00,$(bench_mb "$rx"),$(bench_mb "$tx"),0.0,0.0,$(bench_mb "$rx"),1.00,1.00,1.00,$(bench_mb "$rx"),$changed,$bad,,,,,,,,,,,,,(the cold Ansible run of provision_cold.sh)" >>"$csv"
   bench_log "scale: $mode, 1 seat: taken from provision_cold.sh (${wall}s)"
 }
 
@@ -175,4 +179,4 @@ fi
 
 python3 "$BENCH_ROOT/bench/report.py" table --csv "$csv" --md "$BENCH_RESULTS/provision_scale.md" \
   --title "Classroom scale: N seats in one ansible-playbook run (forks 25), one student per seat" \
-  --note "downloaded_from_outside: no_cache = seats' rx; cache = (cache rx - seats' tx) + max(0, seats' rx - cache tx). Bytes are eth0 counters (apt + package index + anything else). The cache's own installation is in cache_provision_*, not in downloaded_from_outside. seats_cpu_s: CPU seconds the seats' containers used during the run; cpu_bound_floor_s = seats_cpu_s / this machine's cores, the least wall time possible here. Each seat's venv is about 0.9 GB on disk; the seats share this machine's 2 cores and disk."
+  --note "downloaded_from_outside: no_cache = seats' rx; cache = (cache rx - seats' tx) + max(0, seats' rx - cache tx). Bytes are eth0 counters (apt + package index + anything else). The cache's own installation is in cache_provision_*, not in downloaded_from_outside. seats_cpu_s: CPU seconds the seats' containers used during the run; machine_cpu_s: the whole machine's (seats, cache, control node; /proc/stat); cpu_bound_floor_s = machine_cpu_s / this machine's cores, the least wall time possible here. Each seat's venv is about 0.9 GB on disk; the seats share this machine's 2 cores and disk."
