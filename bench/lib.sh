@@ -189,8 +189,8 @@ bench_inventory() {
 bench_seat_yaml() {
   local name=$1 student=$2 extra=${3:-}
   printf '        %s:\n' "$name"
-  printf '          %s\n' 'mlops_course_create_accounts: true' \
-    'mlops_course_students:' "  - {user: $student, name: Student $student, email: $student@lab.example}"
+  printf '          %s\n' 'students_create_accounts: true' \
+    'lab_students:' "  - {user: $student, name: Student $student, email: $student@lab.example}"
   if [[ -n $extra ]]; then
     printf '%s\n' "$extra" | sed 's/^/          /'
   fi

@@ -21,11 +21,17 @@ ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_di
 class PlaybookRun:
     def __init__(self, completed):
         self.rc = completed.returncode
+        self.stdout = completed.stdout
         self.stderr = completed.stderr
-        report = json.loads(completed.stdout[completed.stdout.index("{") :])
-        # One entry per task, in order: (task name, result on localhost).
+        # The report, without what other callbacks print after it.
+        report, _ = json.JSONDecoder().raw_decode(completed.stdout, completed.stdout.index("{"))
+        # One entry per task, in order: (task name, result on localhost, or
+        # on the first host that ran it).
         self.tasks = [
-            (task["task"]["name"], task["hosts"].get("localhost", {}))
+            (
+                task["task"]["name"],
+                task["hosts"].get("localhost") or next(iter(task["hosts"].values()), {}),
+            )
             for play in report["plays"]
             for task in play["tasks"]
         ]
@@ -53,13 +59,29 @@ class PlaybookRun:
         assert "validat" in task.lower() or "check" in task.lower(), task
 
 
+def playbook(inventory, path, *args, cwd=None):
+    """ansible-playbook with the JSON callback; the completed process."""
+    env = dict(
+        os.environ,
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
+        ANSIBLE_LOCALHOST_WARNING="false",
+        ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
+        ANSIBLE_NOCOLOR="1",
+    )
+    command = [ANSIBLE_PLAYBOOK, "-i", str(inventory), *args, str(path)]
+    return subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    )
+
+
 @pytest.fixture
 def run_role(tmp_path):
     """Apply one role to localhost in check mode with the given variables."""
 
     def run(role, variables, tags=None):
-        playbook = tmp_path / "play.yml"
-        playbook.write_text(
+        play = tmp_path / "play.yml"
+        play.write_text(
             yaml.safe_dump(
                 [
                     {
@@ -72,21 +94,7 @@ def run_role(tmp_path):
                 ]
             )
         )
-        env = dict(
-            os.environ,
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-            ANSIBLE_ROLES_PATH=str(ROOT / "roles"),
-            ANSIBLE_LOCALHOST_WARNING="false",
-            ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
-            ANSIBLE_NOCOLOR="1",
-        )
-        command = [ANSIBLE_PLAYBOOK, "-i", "localhost,", "-c", "local", "--check", *LOCAL_PYTHON]
-        command.append(str(playbook))
-        if tags:
-            command += ["--tags", tags]
-        completed = subprocess.run(
-            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False
-        )
-        return PlaybookRun(completed)
+        args = ["-c", "local", "--check", *LOCAL_PYTHON] + (["--tags", tags] if tags else [])
+        return PlaybookRun(playbook("localhost,", play, *args, cwd=tmp_path))
 
     return run

@@ -17,7 +17,6 @@ BAD_INPUT = {
         {"uv_release_sha256": {"sparc": "a" * 64}},
         "uv_release_sha256",
     ),
-    "relative uv cache dir": ("uv", {"uv_cache_dir": "cache/uv"}, "uv_cache_dir"),
     "uv proxy without scheme": ("uv", {"uv_proxy_url": "proxy:3128"}, "uv_proxy_url"),
     "malformed python_min_version": ("python", {"python_min_version": "3.x"}, "python_min_version"),
     "python_min_version as words": (

@@ -3,11 +3,11 @@ with a message that names the variable. Runs the role in check mode on
 localhost (see conftest.py)."""
 
 import pytest
-from conftest import ROOT
 
 # The lab-wide setting the shipped files/course/uv.lock was made for.
 LAB = {"mlops_course_excluded_packages": ["sentence-transformers"]}
 ADA = {"user": "ada", "name": "Ada Lovelace", "email": "ada@example.edu"}
+TOKEN = "glpat-Secret-Token-123"
 
 BAD_INPUT = {
     "unknown install group": (
@@ -34,9 +34,76 @@ BAD_INPUT = {
         {"mlops_course_requires_python": ">=3.12"},
         "mlops_course_content_dir",
     ),
-    "clear-text password": (
-        {"mlops_course_students": [{**ADA, "password_hash": "secret"}]},
+    "full name with a colon": (
+        {"mlops_course_students": [{**ADA, "name": "Ada: Lovelace"}]},
         "mlops_course_students",
+    ),
+    "full name with a line break": (
+        {"mlops_course_students": [{**ADA, "name": "Ada\nLovelace"}]},
+        "mlops_course_students",
+    ),
+    "email without @": (
+        {"mlops_course_students": [{**ADA, "email": "ada"}]},
+        "mlops_course_students",
+    ),
+    "git remote with a token": (
+        {
+            "mlops_course_students": [
+                {**ADA, "git_remote": f"https://ada:{TOKEN}@git.example.edu/x.git"}
+            ]
+        },
+        "mlops_course_students",
+    ),
+    "git remote with a token as the user": (
+        {
+            "mlops_course_students": [
+                {**ADA, "git_remote": f"https://{TOKEN}@git.example.edu/x.git"}
+            ]
+        },
+        "mlops_course_students",
+    ),
+    ".env credentials for a user not on the seat": (
+        {
+            "mlops_course_students": [ADA],
+            "mlops_course_student_env": {"eve": {"MLFLOW_TRACKING_USERNAME": "eve"}},
+        },
+        "mlops_course_student_env",
+    ),
+    ".env value with a line break": (
+        {"mlops_course_env_extra": {"API_HOST": "0.0.0.0\nMLFLOW_TRACKING_URI=http://evil:5000"}},
+        "mlops_course_env_extra",
+    ),
+    "per-student .env value with a line break": (
+        {
+            "mlops_course_students": [ADA],
+            "mlops_course_student_env": {"ada": {"MLFLOW_TRACKING_PASSWORD": "x\nDEBUG=True"}},
+        },
+        "mlops_course_student_env",
+    ),
+    "tracking URI without a scheme": (
+        {"mlops_course_mlflow_tracking_uri": "mlflow.lab:5000"},
+        "mlops_course_mlflow_tracking_uri",
+    ),
+    "tracking URI with a path": (
+        {"mlops_course_mlflow_tracking_uri": "http://mlflow.lab:5000/api/2.0"},
+        "mlops_course_mlflow_tracking_uri",
+    ),
+    "project in ~/.ssh": ({"mlops_course_project_dir": ".ssh"}, "mlops_course_project_dir"),
+    "project in ~/.config": (
+        {"mlops_course_project_dir": ".config/mlops"},
+        "mlops_course_project_dir",
+    ),
+    "project folder with a quote": (
+        {"mlops_course_project_dir": "mlops'course"},
+        "mlops_course_project_dir",
+    ),
+    "state directory /": ({"mlops_course_state_dir": "/"}, "mlops_course_state_dir"),
+    "state directory /home": ({"mlops_course_state_dir": "/home"}, "mlops_course_state_dir"),
+    "state directory /etc": ({"mlops_course_state_dir": "/etc"}, "mlops_course_state_dir"),
+    "state directory in /tmp": ({"mlops_course_state_dir": "/tmp/mlops"}, "mlops_course_state_dir"),
+    "state directory in a home": (
+        {"mlops_course_state_dir": "/home/ada/state"},
+        "mlops_course_state_dir",
     ),
     "excluded package that is not a dependency": (
         {"mlops_course_excluded_packages": ["sentence-transformer"]},
@@ -69,14 +136,11 @@ def test_lab_setting_passes_validation(run_role):
     assert run.rc == 0, run.failure
 
 
-def test_roster_csv_feeds_the_students(run_role):
-    roster = ROOT / "files/roster.example.csv"
-    students = f"{{{{ lookup('ansible.builtin.file', '{roster}') | community.general.from_csv }}}}"
+def test_a_failing_entry_never_prints_its_git_token(run_role):
+    remote = f"https://ada:{TOKEN}@git.example.edu/x.git"
     run = run_role(
-        "mlops_course",
-        {**LAB, "mlops_course_students": students},
-        tags="mlops_course_validate",
+        "mlops_course", {**LAB, "mlops_course_students": [{**ADA, "git_remote": remote}]}
     )
-    assert run.rc == 0, run.failure
-    checked = [result for name, result in run.tasks if name.endswith("Check the students")][0]
-    assert [item["item"]["user"] for item in checked["results"]] == ["ada", "bob"]
+    run.assert_rejected("mlops_course_students")
+    assert "(ada): git_remote" in run.failure[2]
+    assert TOKEN not in run.stdout + run.stderr

@@ -65,16 +65,14 @@ def test_uv_toml_with_every_setting(tmp_path):
             uv_index_url="https://mirror.lab.example/simple",
             uv_proxy_url="http://proxy.lab.example:3128",
             uv_no_proxy=["localhost", "mlflow.lab.example"],
-            uv_cache_dir="/var/cache/uv",
-            uv_link_mode="copy",
+            uv_link_mode="hardlink",
             uv_python_install_mirror="https://mirror.lab.example/python",
             uv_python_downloads="manual",
         ),
     )
     assert tomllib.loads(text) == {
         "system-certs": True,
-        "cache-dir": "/var/cache/uv",
-        "link-mode": "copy",
+        "link-mode": "hardlink",
         "python-install-mirror": "https://mirror.lab.example/python",
         "python-downloads": "manual",
         "http-proxy": "http://proxy.lab.example:3128",

@@ -7,6 +7,7 @@ the tests assert on their output."""
 import csv
 import hashlib
 import json
+import os
 import pathlib
 import shlex
 
@@ -18,7 +19,7 @@ SCENARIO = pathlib.Path(__file__).resolve().parents[1]
 DEFAULTS = yaml.safe_load((ROOT / "roles/mlops_course/defaults/main.yml").read_text())
 LOCK = (ROOT / "files/course/uv.lock").read_text()
 STARTER = ROOT / "files/course/project"
-CACHE = "/var/cache/mlops-lab/uv"
+ROOT_STATE = (SCENARIO / "files/root_state.py").read_text()
 # Starts the marker lines between the outputs of the checks.
 MARK = "#=mlops-course-check=# "
 PROJECT = DEFAULTS["mlops_course_project_dir"]
@@ -94,11 +95,11 @@ AS_STUDENT = {
 
 
 def students_of(hostname):
-    """The students the scenario's host_vars give each platform."""
+    """The well-behaved students the scenario's host_vars give each platform."""
     if hostname == "mlops_course-debian12":
         with (ROOT / "files/roster.example.csv").open() as roster:
             return list(csv.DictReader(roster))
-    return host_vars_of(hostname)["lab_students"]
+    return [entry for entry in host_vars_of(hostname)["lab_students"] if isinstance(entry, dict)]
 
 
 def host_vars_of(hostname):
@@ -309,15 +310,15 @@ def test_install_groups(checks, hostname, students):
         assert "nvidia" not in ok(checks, student["user"], "packages")
 
 
-def test_students_share_the_uv_cache(host, checks, students):
+def test_each_student_has_a_private_uv_cache(checks, students):
     for student in students:
-        assert ok(checks, student["user"], "cache-dir").strip() == CACHE
-        assert "uv-cache" in host.user(student["user"]).groups
-        # Copied out of the cache (link mode copy): the student's own file,
-        # shared with no other venv and not with the cache.
-        owner, links = ok(checks, student["user"], "sklearn-links").split()
-        assert (owner, links) == (student["user"], "1")
-    assert "group:uv-cache:rwx" in host.check_output(f"getfacl --omit-header --default {CACHE}")
+        user = student["user"]
+        assert ok(checks, user, "cache-dir").strip() == f"/home/{user}/.cache/uv"
+        # Hardlinked out of the student's own cache (link mode hardlink): the
+        # venv costs no disk beyond the cache, and both are the student's.
+        owner, links = ok(checks, user, "sklearn-links").split()
+        assert owner == user
+        assert int(links) >= 2
 
 
 def test_records_are_root_only(host, students):
@@ -330,6 +331,8 @@ def test_accounts(host, students):
     for student in students:
         account = host.user(student["user"])
         assert account.shell == "/bin/bash"
+        home = host.file(account.home)
+        assert (home.user, home.mode) == (student["user"], 0o700)
         if student.get("ssh_key"):
             keys = host.file(f"{account.home}/.ssh/authorized_keys").content_string
             assert student["ssh_key"] in keys
@@ -350,3 +353,80 @@ def test_student_edit_survived_reprovisioning(host, inspected, students):
     assert json.loads(record.content_string)["files"]["src/utils/config.py"] == (
         hashlib.sha1(original).hexdigest()
     )
+
+
+def test_students_cannot_reach_each_other(host, hostname):
+    """Every account of the seat, hostile included, tries every other one's
+    project, venv and uv cache."""
+    users = [student["user"] for student in students_of(hostname)]
+    users.append(host_vars_of(hostname)["test_hostile_student"]["user"])
+    attempts = {
+        "read the project": "cat ~{other}/mlops-course/pyproject.toml",
+        "list the home": "ls ~{other}",
+        "write into the venv": "touch ~{other}/mlops-course/.venv/bin/planted",
+        "write into the uv cache": "touch ~{other}/.cache/uv/planted",
+    }
+    for user in users:
+        for other in users:
+            if other == user:
+                continue
+            for what, command in attempts.items():
+                out = host.run(
+                    f"runuser -u {user} -- bash -c {shlex.quote(command.format(other=other))}"
+                )
+                assert out.rc != 0, f"{user} could {what} of {other}"
+                assert "Permission denied" in out.stderr, out.stderr
+
+
+def reported(hostname):
+    """Every message, refusal and warning side_effect.yml's re-run reported
+    for the host (its JSON report), and the host's stats."""
+    path = pathlib.Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "rerun.json"
+    text = path.read_text()
+    # The report is the one line-leading JSON object (profile_tasks prints too).
+    report, _ = json.JSONDecoder().raw_decode(text, text.index("\n{") + 1 if text[0] != "{" else 0)
+    lines = []
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            result = task["hosts"].get(hostname, {})
+            for item in result.get("results", [result]):
+                for key in ("msg", "refused", "warnings"):
+                    if item.get(key):
+                        lines.append(json.dumps(item[key]))
+    return lines, report["stats"][hostname]
+
+
+def test_rerun_refused_every_planted_link(hostname):
+    lines, stats = reported(hostname)
+    assert (stats["failures"], stats["unreachable"]) == (0, 0), stats
+    home = "/home/" + host_vars_of(hostname)["test_hostile_student"]["user"]
+    if hostname == "mlops_course-debian12":
+        expected = {
+            f"{home}/.gitconfig is a symbolic link": [],
+            f"{home}/.ssh: a link, not a folder": [],
+            "Refused, a link or below one": ["the project folder itself"],
+        }
+    else:
+        expected = {
+            f"{home}/.gitconfig is a symbolic link": [],
+            f"{home}/.ssh/authorized_keys: a link, not a regular file": [],
+            "Refused, a link or below one": [
+                ".env",
+                ".git/hooks",
+                ".venv",
+                "data/raw",
+                "~/.cache/uv",
+            ],
+        }
+    for said, paths in expected.items():
+        found = [line for line in lines if said in line]
+        assert found, f"the re-run did not report {said!r}:\n" + "\n".join(lines)
+        for path in paths:
+            assert path in found[0], found[0]
+
+
+def test_no_root_owned_target_changed(host):
+    before = json.loads(host.file("/root/hostile-before.json").content_string)
+    out = host.run(f"python3 -c {shlex.quote(ROOT_STATE)}")
+    assert out.rc == 0, out.stderr
+    assert json.loads(out.stdout) == before

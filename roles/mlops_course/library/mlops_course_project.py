@@ -3,6 +3,7 @@
 
 import hashlib
 import os
+import pwd
 import stat
 import tempfile
 
@@ -20,6 +21,9 @@ description:
     (create), or when it still holds what the role wrote (update). A file the
     student changed or removed, or a folder they removed, is kept and listed.
   - A project folder that does not exist starts afresh, whatever is recorded.
+  - Nothing is written through a symbolic link: a path (or a parent of it)
+    that the student replaced with a link is left alone and listed in
+    RV(refused); a project folder that is a link refuses the whole project.
   - Returns the new record, for the caller to store where the student cannot
     write.
 options:
@@ -46,6 +50,14 @@ options:
     type: list
     elements: str
     default: []
+  guard:
+    description:
+      - Paths that later steps write through, relative to O(root), or to the
+        home when they start with C(~/); each one that is a link, or lies
+        below one, is listed in RV(refused).
+    type: list
+    elements: str
+    default: []
   dir_mode:
     description: Mode of the folders this module creates.
     type: str
@@ -60,6 +72,8 @@ kept: {description: Files and folders left as the student left them., type: list
 existing:
   {description: The O(probe) paths that existed before any write., type: list, returned: always}
 record: {description: What to pass as O(recorded) next time., type: dict, returned: always}
+refused:
+  {description: Paths left alone as links (or below one)., type: list, returned: always}
 """
 
 
@@ -68,7 +82,7 @@ def sha1(data):
 
 
 def look(path):
-    """('missing' | 'dir' | 'file' | 'other', sha1 of a regular file or None).
+    """('missing' | 'dir' | 'file' | 'link' | 'other', sha1 of a regular file or None).
 
     Links are not followed.
     """
@@ -76,12 +90,28 @@ def look(path):
         info = os.lstat(path)
     except FileNotFoundError:
         return "missing", None
+    if stat.S_ISLNK(info.st_mode):
+        return "link", None
     if stat.S_ISDIR(info.st_mode):
         return "dir", None
     if stat.S_ISREG(info.st_mode):
-        with open(path, "rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as handle:
             return "file", sha1(handle.read())
     return "other", None
+
+
+def through_link(base, relative):
+    """True when `relative`, or a folder on the way to it, is a link."""
+    current = base
+    for part in relative.split("/"):
+        current = os.path.join(current, part)
+        found, _ = look(current)
+        if found == "link":
+            return True
+        if found == "missing":
+            return False
+    return False
 
 
 def file_action(found, found_sha1, wanted_sha1, recorded_sha1):
@@ -110,13 +140,19 @@ def plan(root, dirs, files, recorded):
     dir_actions = {}
     for path in dirs:
         found, _ = look(os.path.join(root, path))
-        dir_actions[path] = dir_action(found, path in recorded_dirs)
+        linked = through_link(root, path)
+        dir_actions[path] = "refuse" if linked else dir_action(found, path in recorded_dirs)
     file_actions = {}
     for entry in files:
         wanted = sha1(entry["content"].encode("utf-8"))
         found, found_sha1 = look(os.path.join(root, entry["path"]))
         old = recorded_files.get(entry["path"])
-        file_actions[entry["path"]] = (file_action(found, found_sha1, wanted, old), wanted, old)
+        action = (
+            "refuse"
+            if through_link(root, entry["path"])
+            else file_action(found, found_sha1, wanted, old)
+        )
+        file_actions[entry["path"]] = (action, wanted, old)
     return fresh, dir_actions, file_actions
 
 
@@ -147,10 +183,37 @@ def write(path, content, mode):
         raise
 
 
+def guarded(root, paths):
+    """The guard paths that are, or lie below, a link."""
+    home = pwd.getpwuid(os.geteuid()).pw_dir
+    found = []
+    for path in paths:
+        base, relative = (home, path[2:]) if path.startswith("~/") else (root, path)
+        if through_link(base, relative):
+            found.append(path)
+    return found
+
+
+def refuse_project(root, recorded):
+    """The result for a project folder that is a link: nothing is touched."""
+    return {
+        "changed": False,
+        "fresh": False,
+        "written": [],
+        "created": [],
+        "kept": [],
+        "existing": [],
+        "refused": ["."],
+        "record": recorded,
+    }
+
+
 def run(module):
     params = module.params
     root = params["root"]
     dir_mode = int(params["dir_mode"], 8)
+    if look(root)[0] not in ("missing", "dir"):
+        return refuse_project(root, params["recorded"])
     existing = [path for path in params["probe"] if os.path.lexists(os.path.join(root, path))]
     fresh, dir_actions, file_actions = plan(
         root, params["dirs"], params["files"], params["recorded"]
@@ -163,6 +226,11 @@ def run(module):
     kept = sorted(
         [path for path, action in dir_actions.items() if action == "keep"]
         + [path for path, (action, _, _) in file_actions.items() if action == "keep"]
+    )
+    refused = sorted(
+        [path for path, action in dir_actions.items() if action == "refuse"]
+        + [path for path, (action, _, _) in file_actions.items() if action == "refuse"]
+        + guarded(root, params["guard"])
     )
     created = []
     if not module.check_mode:
@@ -179,7 +247,7 @@ def run(module):
 
     files_record = {}
     for path, (action, wanted, old) in file_actions.items():
-        if action != "keep":
+        if action not in ("keep", "refuse"):
             files_record[path] = wanted
         elif old is not None:
             files_record[path] = old
@@ -190,6 +258,7 @@ def run(module):
         "created": sorted(path for path in created if path not in ("", ".")),
         "kept": kept,
         "existing": existing,
+        "refused": refused,
         "record": {"dirs": sorted(dir_actions), "files": dict(sorted(files_record.items()))},
     }
 
@@ -211,6 +280,7 @@ def main():
             },
             "recorded": {"type": "dict", "default": {}},
             "probe": {"type": "list", "elements": "str", "default": []},
+            "guard": {"type": "list", "elements": "str", "default": []},
             "dir_mode": {"type": "str", "default": "0755"},
         },
         supports_check_mode=True,
@@ -218,6 +288,10 @@ def main():
     for entry in module.params["files"]:
         if os.path.isabs(entry["path"]) or ".." in entry["path"].split("/"):
             module.fail_json(msg=f"files: {entry['path']} is not a path inside the project")
+    if os.geteuid() == 0:
+        module.fail_json(
+            msg="mlops_course_project runs as the student (become_user), never as root"
+        )
     module.exit_json(**run(module))
 
 
