@@ -136,6 +136,28 @@ def test_lab_setting_passes_validation(run_role):
     assert run.rc == 0, run.failure
 
 
+def test_a_full_lab_seat_passes_validation(run_role):
+    """Everything the checks above refuse, given as a lab gives it."""
+    seat = {
+        **LAB,
+        "mlops_course_students": [
+            {**ADA, "git_remote": "https://git.example.edu/ada/mlops-course.git"},
+            {
+                "user": "bob",
+                "name": "Bob O'Neil-Smith",
+                "email": "bob@example.edu",
+                "git_remote": "",
+            },
+        ],
+        "mlops_course_env_extra": {"API_HOST": "0.0.0.0"},
+        "mlops_course_student_env": {"ada": {"MLFLOW_TRACKING_PASSWORD": "n0-line-breaks\there"}},
+        "mlops_course_mlflow_tracking_uri": "https://[fd00::1]:5443/",
+        "mlops_course_project_dir": "courses/mlops-course",
+    }
+    run = run_role("mlops_course", seat, tags="mlops_course_validate")
+    assert run.rc == 0, run.failure
+
+
 def test_a_failing_entry_never_prints_its_git_token(run_role):
     remote = f"https://ada:{TOKEN}@git.example.edu/x.git"
     run = run_role(

@@ -17,7 +17,14 @@ SPEC.loader.exec_module(writer)
 class FakeModule:
     def __init__(self, check_mode=False, **params):
         self.check_mode = check_mode
-        self.params = {"dirs": [], "files": [], "recorded": {}, "probe": [], "dir_mode": "0755"}
+        self.params = {
+            "dirs": [],
+            "files": [],
+            "recorded": {},
+            "probe": [],
+            "guard": [],
+            "dir_mode": "0755",
+        }
         self.params.update(params)
 
 
@@ -28,7 +35,7 @@ FILES = [
 DIRS = ["docker", "src", "src/utils"]
 
 
-def provision(root, recorded=None, files=FILES, check_mode=False):
+def provision(root, recorded=None, files=FILES, check_mode=False, guard=()):
     module = FakeModule(
         check_mode=check_mode,
         root=str(root),
@@ -36,6 +43,7 @@ def provision(root, recorded=None, files=FILES, check_mode=False):
         files=files,
         recorded=recorded or {},
         probe=[".git"],
+        guard=list(guard),
     )
     # The record goes through JSON between runs, as in the role.
     return json.loads(json.dumps(writer.run(module)))
@@ -106,8 +114,41 @@ def test_a_symlink_is_never_followed(root, tmp_path):
     (root / ".env").unlink()
     (root / ".env").symlink_to(outside)
     second = provision(root, first["record"])
-    assert second["kept"] == [".env"]
+    assert second["refused"] == [".env"]
     assert outside.read_text() == "untouched\n"
+
+
+def test_nothing_is_written_below_a_linked_folder(root, tmp_path):
+    first = provision(root)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "src/utils/config.py").unlink()
+    (root / "src/utils").rmdir()
+    (root / "src/utils").symlink_to(outside)
+    second = provision(root, first["record"])
+    assert second["refused"] == ["src/utils", "src/utils/config.py"]
+    assert second["written"] == [] and list(outside.iterdir()) == []
+    # The record keeps what the role wrote, for when the link goes away.
+    assert second["record"]["files"]["src/utils/config.py"] == sha1("DEBUG = True\n")
+
+
+def test_a_linked_project_is_left_alone(root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root.symlink_to(outside)
+    result = provision(root, {"files": {}, "dirs": []})
+    assert (result["changed"], result["refused"]) == (False, ["."])
+    assert list(outside.iterdir()) == []
+
+
+def test_guarded_paths_through_links_are_reported(root, tmp_path):
+    provision(root)
+    (tmp_path / "elsewhere").mkdir()
+    (root / ".venv").symlink_to(tmp_path / "elsewhere")
+    (root / ".git").mkdir()
+    (root / ".git/hooks").symlink_to(tmp_path / "elsewhere")
+    result = provision(root, guard=[".venv", ".git", ".git/hooks", "data/raw"])
+    assert result["refused"] == [".git/hooks", ".venv"]
 
 
 def test_a_removed_project_starts_afresh(root):

@@ -96,6 +96,23 @@ def test_a_failing_entry_never_prints_its_secrets(run_role):
     assert SECRET not in run.stdout + run.stderr
 
 
+def test_a_full_roster_passes_validation(run_role):
+    roster = [
+        {
+            **ADA,
+            "password_hash": "$6$salt$" + "a" * 86,
+            "ssh_key": "ssh-ed25519 AAAAC3Nz ada@laptop",
+        },
+        {"user": "bob_2", "name": "Bob O'Neil-Smith", "email": "bob@example.edu", "ssh_key": ""},
+    ]
+    run = run_role(
+        "students",
+        {"students_roster": roster, "students_create_accounts": True, "students_groups": ["audio"]},
+        tags="students_validate",
+    )
+    assert run.rc == 0, run.failure
+
+
 def test_roster_csv_feeds_the_students(run_role):
     roster = ROOT / "files/roster.example.csv"
     students = f"{{{{ lookup('ansible.builtin.file', '{roster}') | community.general.from_csv }}}}"

@@ -194,7 +194,7 @@ def guarded(root, paths):
     return found
 
 
-def refuse_project(root, recorded):
+def refuse_project(recorded):
     """The result for a project folder that is a link: nothing is touched."""
     return {
         "changed": False,
@@ -213,7 +213,7 @@ def run(module):
     root = params["root"]
     dir_mode = int(params["dir_mode"], 8)
     if look(root)[0] not in ("missing", "dir"):
-        return refuse_project(root, params["recorded"])
+        return refuse_project(params["recorded"])
     existing = [path for path in params["probe"] if os.path.lexists(os.path.join(root, path))]
     fresh, dir_actions, file_actions = plan(
         root, params["dirs"], params["files"], params["recorded"]
