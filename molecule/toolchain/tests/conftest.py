@@ -1,6 +1,18 @@
 import pathlib
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
 
 from podman_host import host  # noqa: E402, F401
+
+LAPTOP = "toolchain-laptop"
+
+
+@pytest.fixture(autouse=True)
+def _on_its_platform(request, host):  # noqa: F811
+    """test_laptop.py checks the laptop, the other files the workstations."""
+    on_laptop = host.backend.get_hostname() == LAPTOP
+    if on_laptop != (request.module.__name__.endswith("test_laptop")):
+        pytest.skip("another platform's check")
