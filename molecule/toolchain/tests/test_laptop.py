@@ -36,14 +36,11 @@ def test_starter_experiment_logs_to_the_local_server(host):
     out = as_instructor(host, "cd ~/mlops-course && uv run --no-sync python -m src.models.train")
     assert out.rc == 0, out.stdout + out.stderr
     run_id = out.stdout.split(" run ", 1)[1].split()[0]
-    query = (
-        "cd ~/mlops-course && uv run --no-sync python -c "
-        + shlex.quote(
-            "import json, sys, mlflow; from src.utils.config import Config; "
-            f"run = mlflow.get_run('{run_id}'); "
-            "print(json.dumps({'user': run.info.user_id, 'status': run.info.status, "
-            "'uri': mlflow.get_tracking_uri()}))"
-        )
+    query = "cd ~/mlops-course && uv run --no-sync python -c " + shlex.quote(
+        "import json, sys, mlflow; from src.utils.config import Config; "
+        f"run = mlflow.get_run('{run_id}'); "
+        "print(json.dumps({'user': run.info.user_id, 'status': run.info.status, "
+        "'uri': mlflow.get_tracking_uri()}))"
     )
     seen = as_instructor(host, query)
     assert seen.rc == 0, seen.stderr
