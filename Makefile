@@ -49,9 +49,9 @@ images: host-deps
 lint: venv
 	yamllint --strict .
 	ansible-lint
-	ruff check tests molecule plugins bench roles
-	ruff format --check tests molecule plugins bench roles
-	shellcheck scripts/*.sh molecule/images/*.sh playbooks/files/*.sh bench/*.sh .ci/run
+	ruff check tests molecule plugins bench roles playbooks
+	ruff format --check tests molecule plugins bench roles playbooks
+	shellcheck scripts/*.sh molecule/images/*.sh bench/*.sh .ci/run
 
 unit: venv
 	pytest -q tests
@@ -68,7 +68,8 @@ lab: venv
 	ansible-playbook -i $(LAB_INVENTORY) site.yml
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml
 	@echo
-	@echo "MLflow UI:     http://127.0.0.1:5000  (user admin, password in .credentials/mlflow/admin)"
+	@echo "MLflow UI:     https://127.0.0.1:8443  (user admin, password in .credentials/mlflow/admin;"
+	@echo "               the lab CA to trust: .credentials/tls/ca.crt)"
 	@echo "Student shell: CONTAINERS_CONF=$(CONTAINERS_CONF) podman exec -it lab-seat1 su - ada"
 	@echo "Readiness:     reports/readiness.md"
 

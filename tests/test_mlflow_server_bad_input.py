@@ -2,6 +2,8 @@
 changes, with a message that names the variable. Secrets never show up in
 the output, even when they are the problem."""
 
+import subprocess
+
 import pytest
 
 # Valid basic-auth secrets, so that each case below has exactly one problem.
@@ -18,6 +20,23 @@ BAD_INPUT = {
         "mlflow_server_backend",
     ),
     "port out of range": ({"mlflow_server_port": 70000}, "mlflow_server_port"),
+    "proxy on MLflow's own port": (
+        {"mlflow_server_tls_port": 5000, "mlflow_server_port": 5000},
+        "mlflow_server_tls_port",
+    ),
+    "unknown certificate source": (
+        {"mlflow_server_tls_source": "acme"},
+        "mlflow_server_tls_source",
+    ),
+    "certificate files without the key": (
+        {"mlflow_server_tls_source": "files", "mlflow_server_tls_cert_file": "/etc/hostname"},
+        "mlflow_server_tls_cert_file",
+    ),
+    "relative lab CA folder": (
+        {"mlflow_server_tls_ca_dir": "credentials/tls"},
+        "mlflow_server_tls_ca_dir",
+    ),
+    "uv cache in /tmp": ({"mlflow_server_uv_cache_dir": "/tmp/uv"}, "mlflow_server_uv_cache_dir"),
     "port zero": ({"mlflow_server_port": 0}, "mlflow_server_port"),
     "postgres without credentials": (
         {"mlflow_server_backend": "postgresql"},
@@ -131,3 +150,40 @@ def test_secret_checks_hide_the_secrets(run_role):
     assert run.rc == 0, run.failure
     hidden = [result for name, result in run.tasks if "Check the secrets without" in name]
     assert hidden and all("censored" in result for result in hidden)
+
+
+def make_certificate(directory, name, san):
+    """A self-signed certificate and its key, with openssl."""
+    key, cert = directory / f"{name}.key", directory / f"{name}.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", f"/CN={name}", "-addext", f"subjectAltName={san}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return str(cert), str(key)
+
+
+def test_a_key_of_another_certificate_is_refused(run_role, tmp_path):
+    cert, _ = make_certificate(tmp_path, "server", "DNS:localhost")
+    _, other_key = make_certificate(tmp_path, "other", "DNS:localhost")
+    files = {"mlflow_server_tls_source": "files", "mlflow_server_tls_cert_file": cert}
+    run = run_role("mlflow_server", {**files, "mlflow_server_tls_key_file": other_key})
+    run.assert_rejected("mlflow_server_tls_key_file")
+
+
+def test_a_certificate_for_other_names_is_refused(run_role, tmp_path):
+    cert, key = make_certificate(tmp_path, "server", "DNS:other.example.edu")
+    files = {"mlflow_server_tls_source": "files", "mlflow_server_tls_cert_file": cert}
+    run = run_role("mlflow_server", {**files, "mlflow_server_tls_key_file": key})
+    run.assert_rejected("mlflow_server_tls_cert_file")
+    assert "DNS:localhost" in run.failure[2]
+
+
+def test_the_admins_certificate_passes_validation(run_role, tmp_path):
+    cert, key = make_certificate(tmp_path, "server", "DNS:localhost,IP:127.0.0.1")
+    files = {"mlflow_server_tls_source": "files", "mlflow_server_tls_cert_file": cert}
+    run = run_role(
+        "mlflow_server", {**files, "mlflow_server_tls_key_file": key}, tags="mlflow_server_validate"
+    )
+    assert run.rc == 0, run.failure

@@ -37,8 +37,8 @@ def server(host):
     return host
 
 
-def test_every_student_logged_a_run(server):
-    experiment = api(server, "experiments/get-by-name?experiment_name=iris-classification")
+def runs_of(server, experiment_name):
+    experiment = api(server, f"experiments/get-by-name?experiment_name={experiment_name}")
     assert experiment["status"] == 200, experiment
     experiment_id = experiment["body"]["experiment"]["experiment_id"]
     runs = api(
@@ -47,12 +47,26 @@ def test_every_student_logged_a_run(server):
         json.dumps({"experiment_ids": [experiment_id], "max_results": 1000}),
     )
     assert runs["status"] == 200, runs
-    finished = {
-        run["info"]["user_id"]
-        for run in runs["body"].get("runs", [])
-        if run["info"]["status"] == "FINISHED"
+    return runs["body"].get("runs", [])
+
+
+def test_every_student_logged_a_readiness_run_tagged_with_the_seat(server):
+    finished = {}
+    for run in runs_of(server, "lab-readiness"):
+        tags = {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
+        if run["info"]["status"] == "FINISHED" and "lab.student" in tags:
+            assert tags["lab.student"] == run["info"]["user_id"], tags
+            finished[tags["lab.student"]] = tags["lab.seat"]
+    assert finished == {
+        "ada": "classroom-seat1",
+        "grace": "classroom-seat1",
+        "alan": "classroom-seat2",
     }
-    assert finished >= STUDENTS
+
+
+def test_the_class_experiment_holds_no_readiness_runs(server):
+    names = [run["info"].get("run_name") for run in runs_of(server, "iris-classification")]
+    assert "readiness-check" not in names
 
 
 def test_every_student_has_an_own_account(server):
@@ -72,6 +86,45 @@ def test_seat_env_points_at_the_server_with_student_credentials(host):
         assert env.exists
         assert env.mode == 0o600
         text = env.content_string
-        assert "MLFLOW_TRACKING_URI=http://classroom-server:5000" in text
+        assert "MLFLOW_TRACKING_URI=https://classroom-server\n" in text
+        assert "MLFLOW_TRACKING_SERVER_CERT_PATH=/etc/ssl/certs/ca-certificates.crt" in text
         assert "MLFLOW_TRACKING_USERNAME=" + home.rsplit("/", 1)[1] in text
         assert ADMIN[1] not in text
+
+
+# From a seat, over the classroom network, as a student: only the lab CA
+# (the file the seat was given) is trusted.
+SEAT_HTTPS = """
+import json, ssl, sys, urllib.error, urllib.request
+url, cafile = sys.argv[1], sys.argv[2]
+try:
+    context = ssl.create_default_context(cafile=cafile or None)
+    with urllib.request.urlopen(url, timeout=30, context=context) as response:
+        print(json.dumps({"status": response.status, "body": response.read().decode()}))
+except urllib.error.HTTPError as error:
+    print(json.dumps({"status": error.code, "body": ""}))
+except OSError as error:
+    print(json.dumps({"status": 0, "body": str(error)}))
+"""
+LAB_CA = "/usr/local/share/ca-certificates/mlops-lab/mlops-lab-ca.crt"
+
+
+def test_a_seat_reaches_the_server_over_https_trusting_only_the_lab_ca(host):
+    if host.backend.get_hostname() != "classroom-seat1":
+        pytest.skip("seat checks")
+    for cafile, status in ((LAB_CA, 200), ("/etc/ssl/certs/ca-certificates.crt", 200)):
+        command = shlex.join(
+            ["python3", "-c", SEAT_HTTPS, "https://classroom-server/health", cafile]
+        )
+        answer = json.loads(host.check_output(f"runuser -u ada -- {command}"))
+        assert (answer["status"], answer["body"].strip()) == (status, "OK"), (cafile, answer)
+    # Python's own CA list (certifi, as MLflow's client uses by default) lacks the lab CA.
+    certifi = "/usr/lib/python3/dist-packages/certifi/cacert.pem"
+    if host.file(certifi).exists:
+        command = shlex.join(
+            ["python3", "-c", SEAT_HTTPS, "https://classroom-server/health", certifi]
+        )
+        assert "CERTIFICATE_VERIFY_FAILED" in json.loads(host.check_output(command))["body"]
+    # Plain HTTP to MLflow's own port does not reach the server: it listens on loopback.
+    command = shlex.join(["python3", "-c", SEAT_HTTPS, "http://classroom-server:5000/health", ""])
+    assert json.loads(host.check_output(command))["status"] == 0

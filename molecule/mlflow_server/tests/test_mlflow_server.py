@@ -26,6 +26,8 @@ SETTINGS = "/home/mlclient/server.json"
 BEFORE_UPGRADE = "/home/mlclient/before-upgrade.json"
 VERIFY_RUN = "/home/mlclient/verify-run.json"
 SEARCH = "/api/2.0/mlflow/experiments/search?max_results=1"
+# The scenarios' mlflow_server_uv_cache_dir (a bind mount of the test machine).
+CACHE = "/var/cache/mlops-lab/uv"
 
 HTTP = """
 import json, sys, urllib.error, urllib.request
@@ -48,6 +50,8 @@ SETTINGS_EXPRESSION = (
     " 'user': mlflow_server_auth_admin_username | default('admin'),"
     " 'password': mlflow_server_auth_admin_password,"
     " 'pg_password': mlflow_server_postgresql_password | default(''),"
+    " 'tls_port': mlflow_server_tls_port | default(443) | int,"
+    " 'ca': mlflow_server_tls_ca_dir | default('') ~ '/ca.crt',"
     " 'name': inventory_hostname} }}"
 ).replace("PORT", str(DEFAULTS["mlflow_server_port"]))
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("BACKEND", DEFAULTS["mlflow_server_backend"])
@@ -81,10 +85,10 @@ def journal(host, unit=UNIT):
 
 def client(host, version, *arguments):
     """Run the test client as the unprivileged mlclient user, from a venv
-    that root builds with uv (so the shared package cache is used)."""
+    that root builds with uv, from the scenario's root-only uv cache."""
     venv = f"/opt/mlflow-test-client/{version}"
     built = host.run(
-        f"test -x {venv}/bin/mlflow || (uv venv --quiet {venv} && "
+        f"export UV_CACHE_DIR={CACHE}; test -x {venv}/bin/mlflow || (uv venv --quiet {venv} && "
         f"uv pip install --quiet --compile-bytecode --python {venv}/bin/python "
         f"mlflow-skinny=={version})"
     )
@@ -179,8 +183,13 @@ def test_config_directory(host):
     assert settings(host)["password"] not in auth.content_string
 
 
-def test_port_is_listening(host):
-    assert host.socket(f"tcp://0.0.0.0:{settings(host)['port']}").is_listening
+def test_mlflow_listens_on_loopback_behind_the_proxy(host):
+    values = settings(host)
+    assert host.socket(f"tcp://127.0.0.1:{values['port']}").is_listening
+    assert not host.socket(f"tcp://0.0.0.0:{values['port']}").is_listening
+    assert host.socket(f"tcp://0.0.0.0:{values['tls_port']}").is_listening
+    # Debian's default site is not served.
+    assert not host.socket("tcp://0.0.0.0:80").is_listening
 
 
 def test_health_answers_ok(host):
@@ -272,6 +281,116 @@ def test_runs_live_in_the_chosen_backend(host):
     else:
         assert (database.user, database.group) == ("mlflow", "mlflow")
         assert database.mode & 0o007 == 0
+
+
+# Through the TLS proxy, as a client on the network would: urllib with only
+# the given CA trusted, redirects not followed.
+HTTPS = """
+import hashlib, json, ssl, sys, urllib.error, urllib.request
+url, headers, cafile, method, body = sys.argv[1], json.loads(sys.argv[2]), *sys.argv[3:6]
+class Stay(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+context = ssl.create_default_context(cafile=cafile)
+opener = urllib.request.build_opener(Stay, urllib.request.HTTPSHandler(context=context))
+data = open(body, "rb").read() if body else None
+request = urllib.request.Request(url, data=data, headers=headers, method=method)
+try:
+    with opener.open(request, timeout=60) as response:
+        status, out, got = response.status, response.read(), dict(response.headers)
+except urllib.error.HTTPError as error:
+    status, out, got = error.code, error.read(), dict(error.headers)
+except OSError as error:
+    status, out, got = 0, str(error).encode(), {}
+print(json.dumps({"status": status, "body": out.decode(errors="replace")[:2000],
+                  "headers": got, "sha256": hashlib.sha256(out).hexdigest()}))
+"""
+LAB_CA = "/root/lab-ca.crt"
+OTHER_CA = "/root/other-ca.crt"
+
+
+@pytest.fixture(scope="module")
+def cas(host):
+    """The lab CA from the control node, and a CA of nobody's, on the server."""
+    lab_ca = pathlib.Path(settings(host)["ca"]).read_text()
+    host.check_output(f"printf %s {shlex.quote(lab_ca)} > {LAB_CA}")
+    host.check_output(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1"
+        f" -subj /CN=other -keyout /root/other-ca.key -out {OTHER_CA} 2>/dev/null"
+    )
+    return LAB_CA, OTHER_CA
+
+
+def https(host, path, headers=None, ca=LAB_CA, method="GET", body="", scheme="https", name=None):
+    values = settings(host)
+    url = f"{scheme}://{name or values['name']}:{values['tls_port']}{path}"
+    argv = ["python3", "-c", HTTPS, url, json.dumps(headers or {}), ca, method, body]
+    return json.loads(host.check_output(shlex.join(argv)))
+
+
+def test_https_with_the_lab_ca(host, cas):
+    for name in (settings(host)["name"], "localhost", "127.0.0.1"):
+        answer = https(host, "/health", name=name)
+        assert (answer["status"], answer["body"].strip()) == (200, "OK"), (name, answer)
+    answer = https(host, SEARCH, basic_auth(host))
+    assert answer["status"] == 200, answer
+    assert "experiments" in answer["body"]
+
+
+def test_another_ca_is_refused(host, cas):
+    answer = https(host, "/health", ca=OTHER_CA)
+    assert answer["status"] == 0
+    assert "CERTIFICATE_VERIFY_FAILED" in answer["body"], answer
+
+
+def test_plain_http_on_the_public_port_only_redirects(host, cas):
+    answer = https(host, SEARCH, basic_auth(host), scheme="http")
+    assert answer["status"] == 301, answer
+    assert answer["headers"]["Location"].startswith("https://"), answer
+    assert "experiments" not in answer["body"]
+
+
+def test_the_web_ui_may_write_from_its_public_origin(host, cas):
+    values = settings(host)
+    port = "" if values["tls_port"] == 443 else f":{values['tls_port']}"
+    body = "/root/search.json"
+    host.check_output(f"echo '{{\"max_results\": 1}}' > {body}")
+    for origin, status in (
+        (f"https://{values['name']}{port}", 200),
+        ("https://attacker.example", 403),
+    ):
+        headers = {"Origin": origin, "Content-Type": "application/json", **basic_auth(host)}
+        answer = https(
+            host, "/api/2.0/mlflow/experiments/search", headers, method="POST", body=body
+        )
+        assert answer["status"] == status, (origin, answer)
+
+
+def test_a_large_artifact_goes_through_the_proxy(host, cas):
+    """12 MiB up and down through the proxy's streaming, with basic-auth."""
+    host.check_output("head -c 12582912 /dev/urandom > /root/big.bin")
+    wanted = host.check_output("sha256sum /root/big.bin").split()[0]
+    path = "/api/2.0/mlflow-artifacts/artifacts/proxy-test/big.bin"
+    start = time.monotonic()
+    put = https(host, path, basic_auth(host), method="PUT", body="/root/big.bin")
+    uploaded = time.monotonic() - start
+    assert put["status"] == 200, put
+    got = https(host, path, basic_auth(host))
+    assert (got["status"], got["sha256"]) == (200, wanted)
+    print(f"12 MiB through the TLS proxy: up {uploaded:.1f} s")
+
+
+def test_tls_files_are_private(host):
+    key = host.file("/etc/mlflow/tls/server.key")
+    assert (key.user, key.mode) == ("root", 0o600)
+    assert pathlib.Path(settings(host)["ca"]).with_name("ca.key").stat().st_mode & 0o077 == 0
+
+
+def test_proxy_sandbox(host):
+    report = host.check_output("systemd-analyze security nginx.service 2>&1 | tail -n 1")
+    score = float(re.search(r"exposure level for \S+: (\d+\.\d+)", report).group(1))
+    print(f"systemd-analyze security nginx.service: {report}")
+    assert score <= 5.0, report
 
 
 def test_kill_9_of_the_main_process_recovers(host):

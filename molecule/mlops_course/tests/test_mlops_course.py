@@ -222,14 +222,22 @@ def test_gitignore_has_the_seed_entries(inspected, students):
             assert entry in lines, entry
 
 
-def test_env_is_private_and_complete(inspected, hostname, students):
+def test_env_is_private_and_complete(host, inspected, hostname, students):
+    # As the lab's group_vars render them.
+    lab = host.ansible(
+        "debug",
+        "msg={{ {'uri': mlops_course_mlflow_tracking_uri, 'env': mlops_course_env_extra} }}",
+        check=False,
+    )["msg"]
     for student in students:
         seen = inspected[student["user"]]
         assert seen["paths"][".env"]["mode"] == 0o600
         assert seen["paths"][".env"]["user"] == student["user"]
         env = seen["text"][".env"]
         assert {line.split("=")[0] for line in env.splitlines() if "=" in line} >= SEED_ENV_KEYS
-        assert f"MLFLOW_TRACKING_URI={DEFAULTS['mlops_course_mlflow_tracking_uri']}\n" in env
+        assert f"MLFLOW_TRACKING_URI={lab['uri']}\n" in env
+        for key, value in lab["env"].items():
+            assert f"\n{key}={value}\n" in env
         extra = host_vars_of(hostname).get("mlops_course_student_env", {}).get(student["user"], {})
         for key, value in extra.items():
             assert f"\n{key}={value}\n" in env

@@ -5,6 +5,7 @@ experiment against the local server with their own MLflow account."""
 import json
 import os
 import pathlib
+import re
 import shlex
 
 import yaml
@@ -35,7 +36,8 @@ def test_the_instructor_is_the_student(host):
 def test_starter_experiment_logs_to_the_local_server(host):
     out = as_instructor(host, "cd ~/mlops-course && uv run --no-sync python -m src.models.train")
     assert out.rc == 0, out.stdout + out.stderr
-    run_id = out.stdout.split(" run ", 1)[1].split()[0]
+    # train.py prints "run <id>: accuracy ..." (MLflow's own lines name the run).
+    run_id = re.search(r"^run ([0-9a-f]{32}):", out.stdout, re.MULTILINE).group(1)
     query = "cd ~/mlops-course && uv run --no-sync python -c " + shlex.quote(
         "import json, sys, mlflow; from src.utils.config import Config; "
         f"run = mlflow.get_run('{run_id}'); "
@@ -47,5 +49,6 @@ def test_starter_experiment_logs_to_the_local_server(host):
     assert json.loads(seen.stdout.splitlines()[-1]) == {
         "user": USER,
         "status": "FINISHED",
-        "uri": "http://127.0.0.1:5000",
+        # The default inventory's server, behind the TLS proxy.
+        "uri": "https://127.0.0.1",
     }
