@@ -67,11 +67,12 @@ lab: venv
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml
 	ansible-playbook -i $(LAB_INVENTORY) site.yml
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/verify.yml
+	scripts/ui-screenshot.sh
 	@echo
 	@echo "MLflow UI:     https://127.0.0.1:8443  (user admin, password in .credentials/mlflow/admin;"
 	@echo "               the lab CA to trust: .credentials/tls/ca.crt)"
 	@echo "Student shell: CONTAINERS_CONF=$(CONTAINERS_CONF) podman exec -it lab-seat1 su - ada"
-	@echo "Readiness:     reports/readiness.md"
+	@echo "Readiness:     reports/readiness.md; the UI in a browser: reports/mlflow-ui.png"
 
 lab-down: venv
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml -e lab_state=absent
