@@ -18,6 +18,12 @@ BAD_INPUT = {
         "uv_release_sha256",
     ),
     "uv proxy without scheme": ("uv", {"uv_proxy_url": "proxy:3128"}, "uv_proxy_url"),
+    "uv version without wheel hashes": ("uv", {"uv_version": "0.13.7"}, "uv_pypi_sha256"),
+    "uv wheel hash of the wrong length": (
+        "uv",
+        {"uv_pypi_sha256": {"0.13.9": ["abc123"]}},
+        "uv_pypi_sha256",
+    ),
     "malformed python_min_version": ("python", {"python_min_version": "3.x"}, "python_min_version"),
     "python_min_version as words": (
         "python",
