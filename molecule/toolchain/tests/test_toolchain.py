@@ -34,6 +34,15 @@ def test_uv_lives_outside_root(host):
     assert not host.file("/root/.cache/uv").exists
 
 
+def test_uv_was_installed_by_hash(host):
+    requirement = host.file("/opt/uv/requirements.txt").content_string.split()
+    assert requirement[0] == f"uv=={UV_DEFAULTS['uv_version']}"
+    assert requirement[1:] == [
+        f"--hash=sha256:{sha256}"
+        for sha256 in UV_DEFAULTS["uv_pypi_sha256"][UV_DEFAULTS["uv_version"]]
+    ]
+
+
 def test_uv_settings_file(host):
     settings = host.file("/etc/uv/uv.toml")
     assert settings.user == "root"
