@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The MLflow web UI of the local virtual classroom (`make lab`), in a real
-# browser: headless Chromium from Debian's packages, trusting only the lab CA
-# (a throw-away NSS database), logs in as the admin and opens the
-# experiments page. Saves reports/mlflow-ui.png and fails unless the page
-# shows the class experiment.
+# browser: headless Chromium from Debian's packages, driven by playwright-core
+# (scripts/ui-screenshot/), trusting only the lab CA (a throw-away NSS
+# database), logs in as the admin and opens the experiments page. Saves
+# reports/mlflow-ui.png and fails unless the page shows the class experiment.
 #   scripts/ui-screenshot.sh [URL] [EXPERIMENT]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,15 +16,24 @@ case $url in
   https://127.0.0.1:* | https://localhost:*) ;;
   *) echo "only the local classroom on loopback, got $url" >&2; exit 2 ;;
 esac
-for needed in chromium certutil; do
+for needed in chromium certutil node npm; do
   if ! command -v "$needed" >/dev/null; then
     if [ "$(id -u)" -ne 0 ]; then
-      echo "missing $needed: apt-get install chromium libnss3-tools" >&2
+      echo "missing $needed: apt-get install chromium libnss3-tools nodejs npm" >&2
       exit 1
     fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium libnss3-tools >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium libnss3-tools nodejs npm >/dev/null
   fi
 done
+# playwright-core drives the browser; it downloads none of its own.
+driver=.cache/ui-screenshot
+if [ ! -e "$driver/node_modules/playwright-core/package.json" ]; then
+  mkdir -p "$driver"
+  cp scripts/ui-screenshot/package.json "$driver/"
+  npm install --prefix "$driver" --no-audit --no-fund --silent >/dev/null
+fi
+cp scripts/ui-screenshot/screenshot.mjs "$driver/"
 
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT
@@ -33,20 +42,9 @@ mkdir -p "$profile/home/.pki/nssdb"
 certutil -N --empty-password -d "sql:$profile/home/.pki/nssdb"
 certutil -A -t "C,," -n mlops-lab-ca -i "$ca" -d "sql:$profile/home/.pki/nssdb"
 
-# The admin's password goes into the URL (basic-auth), so into this
-# process's arguments on the control node only, for the few seconds it runs.
-login="admin:$(cat "$password_file")@"
-page="${url/https:\/\//https://$login}/#/experiments"
-browse() {
-  HOME="$profile/home" timeout 120 chromium --headless --no-sandbox --disable-gpu \
-    --disable-quic --no-first-run --disable-background-networking \
-    --disable-component-update --disable-sync --user-data-dir="$profile/chromium" \
-    --window-size=1400,900 --virtual-time-budget=25000 "$@" "$page" 2>/dev/null
-}
 mkdir -p reports
-browse --screenshot="$PWD/reports/mlflow-ui.png" >/dev/null
-dom=$(browse --dump-dom)
-if grep -q "$experiment" <<<"$dom"; then
+if HOME="$profile/home" MLFLOW_USER=admin MLFLOW_PASSWORD="$(cat "$password_file")" \
+  timeout 180 node "$driver/screenshot.mjs" "$url" "$experiment" "$PWD/reports/mlflow-ui.png"; then
   echo "The MLflow UI at $url shows $experiment over HTTPS (lab CA trusted): reports/mlflow-ui.png"
 else
   echo "The MLflow UI at $url does not show $experiment; see reports/mlflow-ui.png" >&2
