@@ -4,7 +4,7 @@
 # lists what is missing and leaves the host alone.
 set -euo pipefail
 
-packages=(python3 python3-venv podman runc netavark aardvark-dns iptables catatonit debootstrap shellcheck git tar)
+packages=(python3 python3-venv podman runc netavark aardvark-dns iptables catatonit debootstrap shellcheck git tar openssl)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -37,6 +37,11 @@ BAD_INPUT = {
         "mlflow_server_tls_ca_dir",
     ),
     "uv cache in /tmp": ({"mlflow_server_uv_cache_dir": "/tmp/uv"}, "mlflow_server_uv_cache_dir"),
+    "uv cache in //tmp": ({"mlflow_server_uv_cache_dir": "//tmp/uv"}, "mlflow_server_uv_cache_dir"),
+    "uv cache in /dev/shm": (
+        {"mlflow_server_uv_cache_dir": "/dev/shm/uv"},
+        "mlflow_server_uv_cache_dir",
+    ),
     "port zero": ({"mlflow_server_port": 0}, "mlflow_server_port"),
     "postgres without credentials": (
         {"mlflow_server_backend": "postgresql"},

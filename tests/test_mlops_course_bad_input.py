@@ -101,6 +101,14 @@ BAD_INPUT = {
     "state directory /home": ({"mlops_course_state_dir": "/home"}, "mlops_course_state_dir"),
     "state directory /etc": ({"mlops_course_state_dir": "/etc"}, "mlops_course_state_dir"),
     "state directory in /tmp": ({"mlops_course_state_dir": "/tmp/mlops"}, "mlops_course_state_dir"),
+    "state directory in /var/lock, which anyone writes": (
+        {"mlops_course_state_dir": "/var/lock/mlops_course"},
+        "mlops_course_state_dir",
+    ),
+    "state directory through ..": (
+        {"mlops_course_state_dir": "/var/lib/../../home/ada/state"},
+        "mlops_course_state_dir",
+    ),
     "state directory in a home": (
         {"mlops_course_state_dir": "/home/ada/state"},
         "mlops_course_state_dir",

@@ -66,7 +66,19 @@ BAD_INPUT = {
         {"students_roster": [{**ADA, "ssh_key": "ssh-ed25519 AAAA\ncommand=x"}]},
         "students_roster",
     ),
+    "nobody, UID 65534": ({"students_roster": [{**ADA, "user": "nobody"}]}, "students_roster"),
     "sudo as a students group": ({"students_groups": ["sudo"]}, "students_groups"),
+    "input (the console's keyboard) as a students group": (
+        {"students_groups": ["input"]},
+        "students_groups",
+    ),
+    "a classmate's own group": (
+        {
+            "students_roster": [ADA, {**ADA, "user": "bob", "email": "bob@example.edu"}],
+            "students_groups": ["bob"],
+        },
+        "students_groups",
+    ),
     "docker as a students group": ({"students_groups": ["docker"]}, "students_groups"),
     "the former cache group, privileged now": (
         {"students_groups": ["uv-cache"]},

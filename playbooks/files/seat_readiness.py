@@ -10,8 +10,10 @@ experiment, never the class's), tagged with the seat and the student.
 """
 
 import json
+import os
 import pwd
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -30,13 +32,31 @@ TAG = (
 
 
 def as_student(*argv, env=()):
-    """(exit code, output) of argv run as the student in the project."""
+    """(exit code, output) of argv run as the student in the project.
+
+    The student controls what runs (their shell's startup files, the project):
+    it gets no input and no terminal, its output is read as text whatever the
+    bytes, and after 10 minutes its whole session is killed.
+    """
     # The login shell runs `cd "$1" && shift && exec env ... "$@"`: the
     # arguments are positional parameters, never parsed by the shell.
     script = 'cd "$1" && shift && exec env "$@"'
     command = ["runuser", "-l", student, "-c", script, "--", "readiness", project, *env, *argv]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    return done.returncode, done.stdout + done.stderr
+    child = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        out, _ = child.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        child.stdout.close()
+        child.wait()
+        return 124, "timed out after 600 s"
+    return child.returncode, out.decode(errors="replace")
 
 
 def last_line(text):
