@@ -7,7 +7,8 @@ SHELL := /bin/bash
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
-SCENARIOS ?= toolchain mlops_course mlflow_server mlflow_server_postgresql classroom
+# Longest first: scripts/molecule-parallel.sh runs two at a time.
+SCENARIOS ?= classroom mlops_course toolchain mlflow_server mlflow_server_postgresql
 IMAGES ?= debian12 debian13
 LAB_INVENTORY := inventory/lab.yml
 
@@ -57,7 +58,7 @@ unit: venv
 	pytest -q tests
 
 molecule: venv images
-	set -e; for s in $(SCENARIOS); do molecule test -s $$s; done
+	scripts/molecule-parallel.sh $(SCENARIOS)
 
 test: lint unit molecule
 
