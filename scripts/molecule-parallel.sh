@@ -6,7 +6,7 @@
 # the other. Each scenario's output goes to .cache/molecule/<scenario>.log
 # and is printed whole when it ends, so logs never interleave.
 #   scripts/molecule-parallel.sh toolchain mlops_course ...
-set -uo pipefail
+set -o pipefail
 cd "$(dirname "$0")/.." || exit 1
 jobs=${JOBS:-2}
 logs=.cache/molecule
