@@ -27,7 +27,7 @@ help:
 	@echo "make lab-down   remove the local virtual classroom"
 	@echo "make test       lint + fast tests + molecule ($(SCENARIOS))"
 	@echo "make bench      benchmarks; tables in bench/results/"
-	@echo "make lock       re-resolve files/course/uv.lock"
+	@echo "make lock       re-resolve the course lock and the MLflow server's hashed requirements"
 	@echo "make lint       yamllint, ansible-lint, ruff, shellcheck"
 	@echo "make unit       fast tests, no containers"
 	@echo "make molecule   molecule test for SCENARIOS='$(SCENARIOS)'"

@@ -3,7 +3,6 @@
 Driven by bench/mlflow_load.sh; runs in its own venv with the same
 mlflow-skinny as the server's MLflow.
 
-    mlflow_load.py accounts --url http://127.0.0.1:15001 --credentials DIR
     mlflow_load.py run --label ours-sqlite --url http://127.0.0.1:15001 \\
         --credentials DIR --out DIR/ours-sqlite.json
     mlflow_load.py worse --results DIR ours-sqlite bare     # "yes" or "no" (p95)
@@ -16,11 +15,8 @@ run, log the parameters, log a metric point by point (one call per point, as a
 training loop does), log a small artifact, end the run. Every HTTP call is
 timed. A short warm-up run comes first and is not measured.
 
-`accounts`: what playbooks/mlflow_accounts.yml does on a new server, with the
-same auth API calls, for the students whose passwords are in DIR/students/:
-an account each, the class experiment, EDIT on it for every student. (The
-playbook makes each call through Ansible's uri module: about five minutes for
-two servers on this busy 2-core machine; this takes seconds.)
+The students' accounts are the lab's own: playbooks/mlflow_server.yml makes
+them (the mlflow_server role, from the inventory's stand-in class).
 
 Bounds: loopback targets only (any other request is refused before it is
 sent, MLflow's telemetry included); K, runs, points, the per-request timeout
@@ -340,7 +336,7 @@ def api(
         sys.exit(f"{request.method} {path}: HTTP {exc.code}: {exc.read()[:300]!r}")
 
 
-V2, V3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
+V2 = "/api/2.0/mlflow"
 
 
 def ensure_experiment(url: str, auth: tuple[str, str] | None, name: str) -> str:
@@ -350,30 +346,6 @@ def ensure_experiment(url: str, auth: tuple[str, str] | None, name: str) -> str:
         _, created = api(url, auth, f"{V2}/experiments/create", {"name": name})
         return created["experiment_id"]
     return found["experiment"]["experiment_id"]
-
-
-def cmd_accounts(cfg) -> None:
-    """The create and grant calls of playbooks/mlflow_accounts.yml, in its order.
-
-    The playbook looks each account and permission up first so that a re-run
-    changes nothing; the benchmark's servers are new, so the look-ups (each one
-    more request with its password hashes) are left out.
-    """
-    check_url(cfg.url)
-    admin = ("admin", Path(cfg.credentials, "admin").read_text().split()[0])
-    accounts = students(str(cfg.credentials))
-    for user, password in accounts:
-        api(cfg.url, admin, f"{V2}/users/create", {"username": user, "password": password})
-    experiment_id = ensure_experiment(cfg.url, admin, cfg.experiment)
-    for user, _ in accounts:
-        grant = {
-            "username": user,
-            "resource_type": "experiment",
-            "resource_id": experiment_id,
-            "permission": "EDIT",
-        }
-        api(cfg.url, admin, f"{V3}/users/permissions/grant", grant)
-    print(f"{len(accounts)} student accounts with EDIT on experiment {experiment_id}")
 
 
 # ---------------------------------------------------------------- report ---
@@ -539,11 +511,6 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--warmup-points", type=int, default=2)
     run.add_argument("--out", required=True)
 
-    accounts = sub.add_parser("accounts", help="the students' accounts, as the lab makes them")
-    accounts.add_argument("--url", required=True, help="loopback only")
-    accounts.add_argument("--credentials", required=True, help="DIR with admin, students/<user>")
-    accounts.add_argument("--experiment", default="iris-classification")
-
     worse = sub.add_parser("worse", help="'yes' when OURS has errors or a higher p95")
     worse.add_argument("--results", required=True)
     worse.add_argument("ours")
@@ -558,7 +525,7 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument("--md", required=True)
 
     cfg = parser.parse_args(argv)
-    commands = {"run": cmd_run, "accounts": cmd_accounts, "worse": cmd_worse, "report": cmd_report}
+    commands = {"run": cmd_run, "worse": cmd_worse, "report": cmd_report}
     commands[cfg.command](cfg)
 
 

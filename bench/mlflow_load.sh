@@ -5,9 +5,8 @@
 # one port published on 127.0.0.1 only:
 #   ours-sqlite      playbooks/mlflow_server.yml as the lab deploys it (lab
 #                    group_vars: basic-auth on, its password checks cached
-#                    for 60 s), then the students' accounts as
-#                    playbooks/mlflow_accounts.yml makes them (20 accounts, EDIT
-#                    on the class experiment; `mlflow_load.py accounts`)
+#                    for 60 s), with the students' accounts the role makes
+#                    (20 accounts, EDIT on the class experiment)
 #   ours-postgresql  the same with the role's local PostgreSQL backend
 #   bare             the seed's `mlflow server --backend-store-uri sqlite:///mlflow.db
 #                    --default-artifact-root ./artifacts --host 0.0.0.0 --port 5000`
@@ -200,16 +199,8 @@ if ! wait "$venv_pid"; then
   exit 1
 fi
 venv_pid=""
-logged accounts-sqlite load accounts --url "${URL[ours-sqlite]}" --credentials "$CREDENTIALS/mlflow" &
-sqlite_pid=$!
-logged accounts-postgresql load accounts --url "${URL[ours-postgresql]}" \
-  --credentials "$CREDENTIALS/mlflow" &
-postgresql_pid=$!
-wait "$sqlite_pid" || ok=1
-wait "$postgresql_pid" || ok=1
-[ "$ok" = 0 ] || exit 1
 provision_s=$((SECONDS - t0))
-log "servers up, accounts made in ${provision_s}s (containers included: $((SECONDS - start))s)"
+log "servers up, with their accounts, in ${provision_s}s (containers included: $((SECONDS - start))s)"
 
 ours_common="MLflow $PIN, role defaults as deployed by the lab: uvicorn --workers $WORKERS, basic-auth"
 ours_common+=" with one account per student (EDIT on the class experiment), proxied artifacts"

@@ -2,9 +2,13 @@
 changes, with a message that names the variable. Secrets never show up in
 the output, even when they are the problem."""
 
+import json
 import subprocess
+import sys
 
 import pytest
+import yaml
+from conftest import ROOT, PlaybookRun, playbook
 
 # Valid basic-auth secrets, so that each case below has exactly one problem.
 AUTH = {
@@ -107,9 +111,80 @@ BAD_INPUT = {
         {"mlflow_server_allowed_hosts": ["a.example,b.example"]},
         "mlflow_server_allowed_hosts",
     ),
+    "a version nobody locked (a typo)": (
+        {"mlflow_server_version": "3.17.9"},
+        "mlflow_server_requirements_file",
+    ),
+    "a lock that pins another MLflow": (
+        {
+            "mlflow_server_requirements_file": str(
+                ROOT / "roles/mlflow_server/files/locks/mlflow-3.16.1.txt"
+            )
+        },
+        "mlflow_server_requirements_file",
+    ),
+    "a permission for a user nobody listed": (
+        {
+            **AUTH,
+            "mlflow_server_auth_experiments": ["class"],
+            "mlflow_server_auth_permissions": [
+                {"experiment": "class", "user": "eve", "permission": "EDIT"}
+            ],
+        },
+        "mlflow_server_auth_permissions: eve (on class) is not a known user",
+    ),
+    "a permission on an experiment nobody listed": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [{"name": "ada", "password": "ada-password-0123"}],
+            "mlflow_server_auth_permissions": [
+                {"experiment": "class", "user": "ada", "permission": "EDIT"}
+            ],
+        },
+        "mlflow_server_auth_permissions: class is not in mlflow_server_auth_experiments",
+    ),
+    "an unknown permission": (
+        {
+            **AUTH,
+            "mlflow_server_auth_experiments": ["class"],
+            "mlflow_server_auth_permissions": [
+                {"experiment": "class", "user": "admin", "permission": "WRITE"}
+            ],
+        },
+        "mlflow_server_auth_permissions",
+    ),
+    "a user's short password": (
+        {**AUTH, "mlflow_server_auth_users": [{"name": "ada", "password": "short-pw"}]},
+        "mlflow_server_auth_users: ada needs a password of 12 characters or more",
+    ),
+    "a user listed twice": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [
+                {"name": "ada", "password": "ada-password-0123"},
+                {"name": "ada", "password": "ada-password-4567"},
+            ],
+        },
+        "mlflow_server_auth_users: ada is listed twice",
+    ),
+    "a user named like the admin": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [{"name": "admin", "password": "other-password-0123"}],
+        },
+        "mlflow_server_auth_users: admin is listed twice (or is the admin",
+    ),
 }
 
-SECRETS = ("fast-test-admin-password", "fast-test-flask-secret-key", "password1234")
+SECRETS = (
+    "fast-test-admin-password",
+    "fast-test-flask-secret-key",
+    "password1234",
+    "short-pw",
+    "ada-password-0123",
+    "ada-password-4567",
+    "other-password-0123",
+)
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
@@ -192,3 +267,46 @@ def test_the_admins_certificate_passes_validation(run_role, tmp_path):
         "mlflow_server", {**files, "mlflow_server_tls_key_file": key}, tags="mlflow_server_validate"
     )
     assert run.rc == 0, run.failure
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            {"lab_mlflow_permissions": "open"},
+            "lab_mlflow_permissions: must be shared or private, got open",
+        ),
+        (
+            {"lab_mlflow_permissions": "private", "lab_mlflow_instructors": ["eve"]},
+            "lab_mlflow_instructors: eve is not a known user",
+        ),
+    ],
+    ids=["unknown permission model", "instructor nobody seats"],
+)
+def test_the_lab_permission_model_is_checked_first(tmp_path, extra, expected):
+    """The lab's inventory settings (group_vars) with one seat: a bad
+    permission model stops playbooks/mlflow_server.yml before any change."""
+    (tmp_path / "group_vars").symlink_to(ROOT / "inventory/group_vars")
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    ada = {"user": "ada", "name": "Ada Lovelace", "email": "ada@lab.example"}
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(
+        yaml.safe_dump(
+            {
+                "all": {
+                    "children": {
+                        "mlflow_servers": {"hosts": {"server": local}},
+                        "workstations": {"hosts": {"seat": {**local, "lab_students": [ada]}}},
+                    }
+                }
+            }
+        )
+    )
+    completed = playbook(
+        inventory, ROOT / "playbooks/mlflow_server.yml", "--check", "-e", json.dumps(extra)
+    )
+    run = PlaybookRun(completed)
+    assert run.rc != 0
+    index, task, message = run.failure
+    assert task == "Check the MLflow permission model" and expected in message, run.failure
+    assert run.changed_before(index) == []

@@ -1,13 +1,26 @@
 """After site.yml and the readiness check, the lab server holds a run from
-every student of every seat, each logged under the student's own account."""
+every student of every seat, each logged under the student's own account.
+The class runs the private permission model, with grace as instructor; the
+side effect lost ada's password and rotated the admin's before the check."""
 
 import json
+import os
+import pathlib
 import shlex
 
 import pytest
 
-ADMIN = ("admin", "classroom-admin-Passw0rd")
+OLD_ADMIN = ("admin", "classroom-admin-Passw0rd")
+ADMIN = ("admin", "classroom-admin-Rotated-2")
 STUDENTS = {"ada", "grace", "alan"}
+EPHEMERAL = pathlib.Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+
+
+def password_of(user):
+    """A student's generated MLflow password, as the control node keeps it."""
+    text = (EPHEMERAL / ".credentials" / "mlflow" / "students" / user).read_text()
+    return text.split(" salt=")[0].strip()
+
 
 QUERY = """
 import base64, json, sys, urllib.error, urllib.request
@@ -64,9 +77,10 @@ def test_every_student_logged_a_readiness_run_tagged_with_the_seat(server):
     }
 
 
-def test_the_class_experiment_holds_no_readiness_runs(server):
-    names = [run["info"].get("run_name") for run in runs_of(server, "iris-classification")]
-    assert "readiness-check" not in names
+def test_the_students_experiments_hold_no_readiness_runs(server):
+    for student in STUDENTS:
+        runs = runs_of(server, f"iris-classification-{student}")
+        assert "readiness-check" not in [run["info"].get("run_name") for run in runs]
 
 
 def test_every_student_has_an_own_account(server):
@@ -74,6 +88,59 @@ def test_every_student_has_an_own_account(server):
         assert api(server, f"users/get?username={student}")["status"] == 200
     # The students' credentials are not the admin's, and anonymous calls fail.
     assert api(server, "experiments/search", '{"max_results": 1}', auth=("", ""))["status"] == 401
+
+
+def test_the_rotated_admin_password_replaced_the_old_one(server):
+    assert api(server, "users/get?username=admin", auth=OLD_ADMIN)["status"] == 401
+    assert api(server, "users/get?username=admin")["status"] == 200
+
+
+def test_the_rerun_set_the_lost_and_the_rotated_password_again():
+    text = (EPHEMERAL / "rerun.json").read_text()
+    report, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
+    messages = [
+        result.get("msg", "")
+        for play in report["plays"]
+        for task in play["tasks"]
+        if task["task"]["name"] == "Report what changed in the MLflow accounts"
+        for result in task["hosts"].values()
+    ]
+    assert messages == ["password set again: admin, ada"], messages
+    assert OLD_ADMIN[1] not in text and ADMIN[1] not in text and password_of("ada") not in text
+
+
+def experiment_of(server, student, auth=ADMIN):
+    """A student's private experiment, as the given account sees it."""
+    return api(
+        server, f"experiments/get-by-name?experiment_name=iris-classification-{student}", auth=auth
+    )
+
+
+def create_run(server, experiment, auth):
+    body = json.dumps({"experiment_id": experiment["body"]["experiment"]["experiment_id"]})
+    return api(server, "runs/create", body, auth=auth)
+
+
+def test_a_student_sees_only_their_own_experiment(server):
+    ada = ("ada", password_of("ada"))
+    own = experiment_of(server, "ada", auth=ada)
+    assert own["status"] == 200, own
+    run = create_run(server, own, auth=ada)
+    assert run["status"] == 200, run
+    other = experiment_of(server, "alan", auth=ada)
+    assert other["status"] == 403, other
+    listed = api(server, "experiments/search", '{"max_results": 100}', auth=ada)
+    names = {experiment["name"] for experiment in listed["body"].get("experiments", [])}
+    assert not names & {"iris-classification-alan", "iris-classification-grace"}, names
+
+
+def test_the_instructor_reads_every_students_experiment(server):
+    grace = ("grace", password_of("grace"))
+    for student in STUDENTS:
+        assert experiment_of(server, student, auth=grace)["status"] == 200, student
+    # Reading is all: the instructor cannot log into a student's experiment.
+    run = create_run(server, experiment_of(server, "ada"), auth=grace)
+    assert run["status"] == 403, run
 
 
 def test_seat_env_points_at_the_server_with_student_credentials(host):
@@ -88,8 +155,12 @@ def test_seat_env_points_at_the_server_with_student_credentials(host):
         text = env.content_string
         assert "MLFLOW_TRACKING_URI=https://classroom-server\n" in text
         assert "MLFLOW_TRACKING_SERVER_CERT_PATH=/etc/ssl/certs/ca-certificates.crt" in text
-        assert "MLFLOW_TRACKING_USERNAME=" + home.rsplit("/", 1)[1] in text
-        assert ADMIN[1] not in text
+        user = home.rsplit("/", 1)[1]
+        assert f"MLFLOW_EXPERIMENT_NAME=iris-classification-{user}\n" in text
+        assert f"MLFLOW_TRACKING_USERNAME={user}\n" in text
+        # The control node's password, also for ada, whose file was lost.
+        assert f"MLFLOW_TRACKING_PASSWORD={password_of(user)}\n" in text
+        assert ADMIN[1] not in text and OLD_ADMIN[1] not in text
 
 
 # From a seat, over the classroom network, as a student: only the lab CA

@@ -71,11 +71,13 @@ def http(host, path, headers=None):
     return json.loads(host.check_output(arguments))
 
 
-def basic_auth(host):
+def basic_auth(host, user=None, password=None):
+    """The admin's Authorization header, or that of the given account."""
     import base64
 
     values = settings(host)
-    token = base64.b64encode(f"{values['user']}:{values['password']}".encode()).decode()
+    user, password = (user, password) if user else (values["user"], values["password"])
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 
 
@@ -210,6 +212,26 @@ def test_unauthenticated_api_call_is_refused(host):
 def test_wrong_password_is_refused(host):
     answer = http(host, SEARCH, {"Authorization": "Basic YWRtaW46bm90LXRoZS1wYXNzd29yZA=="})
     assert answer["status"] == 401, answer
+
+
+# The accounts of the scenario's host_vars, which the role keeps.
+ADA = ("ada", "molecule-ada-password")
+TEACHER = ("teacher", "molecule-teacher-password")
+
+
+def test_the_roles_accounts_log_in_with_their_permissions(host):
+    ada, teacher = basic_auth(host, *ADA), basic_auth(host, *TEACHER)
+    experiment = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=iris-classification"
+    assert http(host, experiment, ada)["status"] == 200
+    # teacher is an admin and may read other accounts; ada may not.
+    assert http(host, "/api/2.0/mlflow/users/get?username=ada", teacher)["status"] == 200
+    assert http(host, "/api/2.0/mlflow/users/get?username=teacher", ada)["status"] == 403
+
+
+def test_the_accounts_module_left_the_state_to_the_service_user(host):
+    # It writes the auth database as the server's user, never as root.
+    foreign = host.check_output("find /var/lib/mlflow -not -user mlflow -printf '%p %u\\n'")
+    assert foreign == "", foreign
 
 
 def test_bogus_host_header_is_refused(host):

@@ -1,0 +1,308 @@
+#!/usr/bin/python
+"""MLflow's basic-auth accounts, experiments and permissions, converged."""
+
+import base64
+import json
+import os
+import pwd
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: mlflow_accounts
+short_description: Converge the accounts, experiments and permissions of MLflow's basic-auth
+description:
+  - Runs with the interpreter of the server's venv (it imports MLflow's own
+    auth store) and does its work in a child process that runs as the
+    server's user, so the database files it touches stay the server's.
+  - Users are read and written in the auth database directly, so a password
+    that no longer matches (lost or rotated on the control node), the
+    admin's included, is set again; the running server needs no working
+    admin password for that.
+  - Experiments are created (or restored from the bin) through the server's
+    REST API as the admin, who then owns them.
+  - Nothing is removed unless asked (O(users[].state=absent)).
+options:
+  database_uri:
+    description: The auth database (basic_auth.ini's database_uri).
+    type: str
+    required: true
+  run_as:
+    description: The server's system user.
+    type: str
+    required: true
+  server_url:
+    description: Where the server answers on this host (plain HTTP on loopback).
+    type: str
+    required: true
+  admin_username: {description: The admin account., type: str, required: true}
+  admin_password: {description: Its password., type: str, required: true}
+  users:
+    description: Accounts besides the admin.
+    type: list
+    elements: dict
+    suboptions:
+      name: {type: str, required: true}
+      password: {type: str, description: "Required unless state=absent."}
+      admin: {type: bool, default: false}
+      state: {type: str, choices: [present, absent], default: present}
+  experiments:
+    description: Experiment names that must exist.
+    type: list
+    elements: str
+    default: []
+  permissions:
+    description: Per-user experiment permissions; others are left alone.
+    type: list
+    elements: dict
+    suboptions:
+      experiment: {type: str, required: true}
+      user: {type: str, required: true}
+      permission: {type: str, required: true, choices: [READ, EDIT, MANAGE, NO_PERMISSIONS]}
+"""
+
+RETURN = r"""
+created: {description: Users created., type: list, returned: always}
+passwords_set:
+  description: Users whose password no longer matched and was set.
+  type: list
+  returned: always
+admin_changed: {description: Users made or unmade admins., type: list, returned: always}
+removed: {description: Users removed., type: list, returned: always}
+experiments_created:
+  description: Experiments created or restored.
+  type: list
+  returned: always
+granted:
+  description: "Permissions set, as user:experiment:PERMISSION."
+  type: list
+  returned: always
+"""
+
+
+def api(server_url, admin, method, path, body=None):
+    """One call to the server's REST API as the admin; (status, json)."""
+    data = json.dumps(body).encode() if body is not None else None
+    token = base64.b64encode(f"{admin[0]}:{admin[1]}".encode()).decode()
+    request = urllib.request.Request(
+        server_url.rstrip("/") + "/api/2.0/mlflow/" + path,
+        data=data,
+        method=method,
+        headers={"Authorization": "Basic " + token, "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+
+
+def ensure_experiments(params, admin, check_mode, report):
+    """Experiment name -> id (None for one that check mode would create)."""
+    ids = {}
+    for name in params["experiments"]:
+        query = urllib.parse.urlencode({"experiment_name": name})
+        status, found = api(params["server_url"], admin, "GET", "experiments/get-by-name?" + query)
+        if status == 200:
+            experiment = found["experiment"]
+            ids[name] = experiment["experiment_id"]
+            if experiment.get("lifecycle_stage") == "deleted":
+                report["experiments_created"].append(name)
+                if not check_mode:
+                    api(
+                        params["server_url"],
+                        admin,
+                        "POST",
+                        "experiments/restore",
+                        {"experiment_id": ids[name]},
+                    )
+            continue
+        if status != 404:
+            raise RuntimeError(f"experiments/get-by-name of {name!r} answered HTTP {status}")
+        report["experiments_created"].append(name)
+        ids[name] = None
+        if not check_mode:
+            status, made = api(
+                params["server_url"], admin, "POST", "experiments/create", {"name": name}
+            )
+            if status != 200:
+                raise RuntimeError(f"experiments/create of {name!r} answered HTTP {status}")
+            ids[name] = made["experiment_id"]
+    return ids
+
+
+def converge(params, check_mode):
+    # Imported here, in the child: MLflow comes from the venv this runs in.
+    from mlflow.exceptions import MlflowException
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    report = {
+        key: []
+        for key in (
+            "created",
+            "passwords_set",
+            "admin_changed",
+            "removed",
+            "experiments_created",
+            "granted",
+        )
+    }
+    store = SqlAlchemyStore()
+    store.init_db(params["database_uri"])
+
+    admin = (params["admin_username"], params["admin_password"])
+    wanted = [{"name": admin[0], "password": admin[1], "admin": True, "state": "present"}] + params[
+        "users"
+    ]
+    for user in wanted:
+        name = user["name"]
+        if not store.has_user(name):
+            if user["state"] == "present":
+                report["created"].append(name)
+                if not check_mode:
+                    store.create_user(name, user["password"], is_admin=user["admin"])
+            continue
+        if user["state"] == "absent":
+            report["removed"].append(name)
+            if not check_mode:
+                store.delete_user(name)
+            continue
+        if not store.authenticate_user(name, user["password"]):
+            report["passwords_set"].append(name)
+            if not check_mode:
+                store.update_user(name, password=user["password"])
+        if store.get_user(name).is_admin != user["admin"]:
+            report["admin_changed"].append(name)
+            if not check_mode:
+                store.update_user(name, is_admin=user["admin"])
+
+    # The admin's password is right from here on, or would be: check mode
+    # cannot ask the server with a password it has not been given yet.
+    if check_mode and admin[0] in report["created"] + report["passwords_set"]:
+        report["experiments_created"] = ["(not checked: the admin password is not set yet)"]
+        return report
+    ids = ensure_experiments(params, admin, check_mode, report)
+    for grant in params["permissions"]:
+        experiment_id = ids.get(grant["experiment"])
+        try:
+            current = store.get_experiment_permission(experiment_id, grant["user"]).permission
+        except MlflowException:  # no such grant, experiment or (in check mode) user yet
+            current = None
+        if current == grant["permission"]:
+            continue
+        report["granted"].append(f"{grant['user']}:{grant['experiment']}:{grant['permission']}")
+        if check_mode:
+            continue
+        if current is None:
+            store.create_experiment_permission(experiment_id, grant["user"], grant["permission"])
+        else:
+            store.update_experiment_permission(experiment_id, grant["user"], grant["permission"])
+    return report
+
+
+def run_as(account, work):
+    """work() in a child process running as account; its result or its error."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(reader)
+        try:
+            os.setgroups([])
+            os.setgid(account.pw_gid)
+            os.setuid(account.pw_uid)
+            os.environ["HOME"] = account.pw_dir
+            os.umask(0o027)
+            result = {"ok": work()}
+        except Exception as error:  # reported to the parent, which fails the task
+            result = {
+                "error": f"{type(error).__name__}: {error}",
+                "trace": traceback.format_exc(limit=4),
+            }
+        with os.fdopen(writer, "w") as stream:
+            json.dump(result, stream)
+        os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as stream:
+        text = stream.read()
+    os.waitpid(child, 0)
+    return json.loads(text) if text else {"error": "the child process died"}
+
+
+def main():
+    user_spec = {
+        "name": {"type": "str", "required": True},
+        "password": {"type": "str", "no_log": True},
+        "admin": {"type": "bool", "default": False},
+        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    }
+    grant_spec = {
+        "experiment": {"type": "str", "required": True},
+        "user": {"type": "str", "required": True},
+        "permission": {
+            "type": "str",
+            "required": True,
+            "choices": ["READ", "EDIT", "MANAGE", "NO_PERMISSIONS"],
+        },
+    }
+    module = AnsibleModule(
+        argument_spec={
+            "database_uri": {"type": "str", "required": True, "no_log": True},
+            "run_as": {"type": "str", "required": True},
+            "server_url": {"type": "str", "required": True},
+            "admin_username": {"type": "str", "required": True},
+            "admin_password": {"type": "str", "required": True, "no_log": True},
+            "users": {"type": "list", "elements": "dict", "options": user_spec, "default": []},
+            "experiments": {"type": "list", "elements": "str", "default": []},
+            "permissions": {
+                "type": "list",
+                "elements": "dict",
+                "options": grant_spec,
+                "default": [],
+            },
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    names = [params["admin_username"]] + [user["name"] for user in params["users"]]
+    problems = [
+        f"users: {name} is listed twice"
+        for name in sorted({n for n in names if names.count(n) > 1})
+    ]
+    problems += [
+        f"users: {user['name']} needs a password of 12 characters or more"
+        for user in params["users"]
+        if user["state"] == "present" and len(user["password"] or "") < 12
+    ]
+    present = {user["name"] for user in params["users"] if user["state"] == "present"} | {
+        params["admin_username"]
+    }
+    problems += [
+        f"permissions: {grant['user']} on {grant['experiment']} is no user of the server"
+        for grant in params["permissions"]
+        if grant["user"] not in present
+    ]
+    problems += [
+        f"permissions: {grant['experiment']} is not in experiments"
+        for grant in params["permissions"]
+        if grant["experiment"] not in params["experiments"]
+    ]
+    if problems:
+        module.fail_json(msg="; ".join(problems))
+    try:
+        account = pwd.getpwnam(params["run_as"])
+    except KeyError:
+        module.fail_json(msg=f"run_as: no user {params['run_as']}")
+
+    result = run_as(account, lambda: converge(params, module.check_mode))
+    if "error" in result:
+        module.fail_json(msg=result["error"], trace=result.get("trace", ""))
+    report = result["ok"]
+    module.exit_json(changed=any(report.values()), **report)
+
+
+if __name__ == "__main__":
+    main()
