@@ -3,7 +3,7 @@
 Driven by bench/mlflow_load.sh; runs in its own venv with the same
 mlflow-skinny as the server's MLflow.
 
-    mlflow_load.py run --label ours-sqlite --url http://127.0.0.1:15001 \\
+    mlflow_load.py run --label ours-sqlite --url https://127.0.0.1:15001 \\
         --credentials DIR --out DIR/ours-sqlite.json
     mlflow_load.py worse --results DIR ours-sqlite bare     # "yes" or "no" (p95)
     mlflow_load.py report --results DIR --baseline bare --csv F.csv --md F.md
@@ -33,6 +33,7 @@ import json
 import math
 import multiprocessing
 import os
+import ssl
 import sys
 import tempfile
 import threading
@@ -327,8 +328,10 @@ def api(
         headers=headers,
         method="POST" if body is not None else "GET",
     )
+    # The lab CA, as the students' MLflow client trusts it (.env).
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
     try:
-        with urlopen(request, timeout=60) as response:
+        with urlopen(request, timeout=60, context=context) as response:
             return response.status, json.loads(response.read() or b"{}")
     except HTTPError as exc:
         if exc.code == 404:

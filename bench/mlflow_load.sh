@@ -53,12 +53,15 @@ NETWORK=bench-mlflow
 CONTAINERS=(bench-mlflow-ours-sqlite bench-mlflow-ours-postgresql bench-mlflow-bare)
 # The published ports of bench/mlflow/inventory.yml.
 declare -A URL=(
-  [ours-sqlite]=http://127.0.0.1:15001
-  [ours-postgresql]=http://127.0.0.1:15002
+  [ours-sqlite]=https://127.0.0.1:15001
+  [ours-postgresql]=https://127.0.0.1:15002
   [bare]=http://127.0.0.1:15003
 )
 WORK=$ROOT/.cache/bench/mlflow
 CREDENTIALS=$WORK/credentials
+# Our servers answer HTTPS with the lab CA the role makes here; the load's
+# MLflow client and curl trust it, as a student's .env does.
+export MLFLOW_TRACKING_SERVER_CERT_PATH=$CREDENTIALS/tls/ca.crt
 LOAD_VENV=$ROOT/.cache/bench/mlflow-load-venv
 RESULTS=$ROOT/bench/results
 DEFAULTS=roles/mlflow_server/defaults/main.yml
@@ -158,7 +161,9 @@ measure() {
 wait_health() {
   local _
   for _ in $(seq 1 90); do
-    if curl -fsS -o /dev/null -m 5 "$1/health" 2>/dev/null; then return 0; fi
+    if curl -fsS -o /dev/null -m 5 --cacert "$MLFLOW_TRACKING_SERVER_CERT_PATH" "$1/health" 2>/dev/null; then
+      return 0
+    fi
     sleep 2
   done
   log "$1/health did not answer"
@@ -202,7 +207,7 @@ venv_pid=""
 provision_s=$((SECONDS - t0))
 log "servers up, with their accounts, in ${provision_s}s (containers included: $((SECONDS - start))s)"
 
-ours_common="MLflow $PIN, role defaults as deployed by the lab: uvicorn --workers $WORKERS, basic-auth"
+ours_common="MLflow $PIN, role defaults as deployed by the lab: HTTPS through nginx, uvicorn --workers $WORKERS, basic-auth"
 ours_common+=" with one account per student (EDIT on the class experiment), proxied artifacts"
 ours_common+=" (--serve-artifacts), --allowed-hosts, sandboxed systemd unit"
 t0=$SECONDS
@@ -240,6 +245,8 @@ cat >"$notes" <<EOF
 - Workers: ours runs \`--workers $WORKERS\` (mlflow_server_workers), the bare command MLflow's
   default of 4 uvicorn workers. This machine has $(nproc) cores, shared with the $CLIENTS client
   processes (and whatever else runs on it).
+- TLS: ours is reached over HTTPS through the role's nginx (which proxies to MLflow on
+  loopback), the bare command over plain HTTP.
 - Auth: ours has basic-auth on (the lab default), the bare command none. MLflow $PIN checks the
   password of a request against its werkzeug hash (scrypt, N=32768, r=8: $scrypt_ms ms of CPU
   each on this machine during this run) every time \`authenticate_request()\` runs: in the
