@@ -305,6 +305,43 @@ def test_runs_live_in_the_chosen_backend(host):
         assert database.mode & 0o007 == 0
 
 
+# side_effect.yml: a run and a model version of ada's and the account carol,
+# backed up, fetched, destroyed on the server and restored from the copy.
+BEFORE_RESTORE = "/home/mlclient/before-restore.json"
+
+
+def test_the_restore_brought_back_adas_run_and_model_version(host):
+    found = client(host, PIN, "check", BEFORE_RESTORE)
+    assert found["params"] == {"alpha": "0.5", "tag": "before-restore"}
+    assert found["losses"] == [1.0, 0.5, 0.25]
+    assert found["artifact"] == "artifact of before-restore\n"
+    run_id = found["expected"]["run_id"]
+    version = json.loads(host.file("/home/mlclient/before-restore-model.json").content_string)
+    query = f"name=regex-check-{run_id[:8]}&version={version['allowed']}"
+    answer = http(host, f"/api/2.0/mlflow/model-versions/get?{query}", basic_auth(host))
+    assert answer["status"] == 200, answer
+    assert json.loads(answer["body"])["model_version"]["run_id"] == run_id
+
+
+def test_the_restore_brought_back_the_accounts_database(host):
+    # carol is in no list of the role: only the restored database knows her.
+    answer = http(host, SEARCH, basic_auth(host, "carol", "molecule-carol-password"))
+    assert answer["status"] == 200, answer
+
+
+def test_backups_are_root_only_and_scheduled(host):
+    names = host.check_output("ls /var/backups/mlflow-server").split()
+    backups = [name for name in names if re.fullmatch(r"\d{8}T\d{6}Z", name)]
+    assert backups, names
+    newest = f"/var/backups/mlflow-server/{sorted(backups)[-1]}"
+    assert host.file(newest).mode == 0o700 and host.file(newest).user == "root"
+    manifest = json.loads(host.file(f"{newest}/manifest.json").content_string)
+    assert manifest["mlflow_version"] == PIN
+    others = host.check_output(f"find {newest} -not -user root -o -perm /077 -type f")
+    assert others == "", others
+    assert host.service("mlflow-server-backup.timer").is_enabled
+
+
 # Through the TLS proxy, as a client on the network would: urllib with only
 # the given CA trusted, redirects not followed.
 HTTPS = """
