@@ -199,3 +199,19 @@ def test_a_seat_reaches_the_server_over_https_trusting_only_the_lab_ca(host):
     # Plain HTTP to MLflow's own port does not reach the server: it listens on loopback.
     command = shlex.join(["python3", "-c", SEAT_HTTPS, "http://classroom-server:5000/health", ""])
     assert json.loads(host.check_output(command))["status"] == 0
+
+
+def test_the_readiness_check_limited_to_a_seat_covers_that_seat_and_fails_for_it():
+    """side_effect.yml broke alan's venv and checked his seat alone."""
+    text = (EPHEMERAL / "verify-limited.json").read_text()
+    report, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
+    results = {
+        task["task"]["name"]: result
+        for play in report["plays"]
+        for task in play["tasks"]
+        for result in task["hosts"].values()
+    }
+    table = "\n".join(results["Show the readiness table"]["msg"])
+    assert "classroom-seat2" in table and "classroom-seat1" not in table, table
+    failure = results["Fail when a seat is not ready"]
+    assert failure.get("failed") and "classroom-seat2/alan" in failure["msg"], failure
