@@ -215,3 +215,15 @@ def test_the_readiness_check_limited_to_a_seat_covers_that_seat_and_fails_for_it
     assert "classroom-seat2" in table and "classroom-seat1" not in table, table
     failure = results["Fail when a seat is not ready"]
     assert failure.get("failed") and "classroom-seat2/alan" in failure["msg"], failure
+
+
+def test_the_class_report_counts_each_students_runs():
+    """playbooks/report.yml after ada's one training run (side_effect.yml)."""
+    rows = {}
+    for line in (EPHEMERAL / "class.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[0] in STUDENTS:
+            rows[cells[0]] = cells
+    assert set(rows) == STUDENTS, rows
+    assert rows["ada"][1] == "1" and 0.5 < float(rows["ada"][3]) <= 1.0, rows["ada"]
+    assert rows["alan"][1:] == ["0", "-", "-"], rows["alan"]
