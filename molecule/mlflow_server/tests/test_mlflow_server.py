@@ -337,6 +337,8 @@ def test_backups_are_root_only_and_scheduled(host):
     assert host.file(newest).mode == 0o700 and host.file(newest).user == "root"
     manifest = json.loads(host.file(f"{newest}/manifest.json").content_string)
     assert manifest["mlflow_version"] == PIN
+    assert manifest["sqlite"], manifest  # the users database, at least
+    assert manifest["artifacts"]["files"] >= 2, manifest  # two runs' notes.txt
     others = host.check_output(f"find {newest} -not -user root -o -perm /077 -type f")
     assert others == "", others
     assert host.service("mlflow-server-backup.timer").is_enabled

@@ -162,11 +162,13 @@ def main(settings_file):
     }
 
     os.mkdir(os.path.join(partial, "db"), 0o700)
+    # Every database and folder of the settings must be there and readable:
+    # a backup that silently holds nothing is worse than a failed one.
     for source in settings["sqlite"]:
-        if os.path.exists(source):
-            name = os.path.basename(source)
-            backup_sqlite(source, account, os.path.join(partial, "db", name))
-            manifest["sqlite"][source] = sha256(os.path.join(partial, "db", name))
+        os.stat(source)
+        name = os.path.basename(source)
+        backup_sqlite(source, account, os.path.join(partial, "db", name))
+        manifest["sqlite"][source] = sha256(os.path.join(partial, "db", name))
 
     uris = {}
     if settings["backend"] == "postgresql":
@@ -181,7 +183,8 @@ def main(settings_file):
         backup_postgresql(uri, target)
         manifest["postgresql"][role] = sha256(target)
 
-    if settings.get("artifacts_dir") and os.path.isdir(settings["artifacts_dir"]):
+    if settings.get("artifacts_dir"):
+        os.listdir(settings["artifacts_dir"])
         previous = os.path.join(directory, earlier[-1], "artifacts") if earlier else None
         manifest["artifacts"] = backup_tree(
             settings["artifacts_dir"],
