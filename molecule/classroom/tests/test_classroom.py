@@ -105,7 +105,9 @@ def test_the_rerun_set_the_lost_and_the_rotated_password_again():
         if task["task"]["name"].endswith("Report what changed in the MLflow accounts")
         for result in task["hosts"].values()
     ]
-    assert messages == ["password set again: admin, ada"], messages
+    assert messages == [
+        "password set again: admin, ada; permissions revoked: alan:iris-classification-ada"
+    ], messages
     assert OLD_ADMIN[1] not in text and ADMIN[1] not in text and password_of("ada") not in text
 
 
@@ -129,6 +131,8 @@ def test_a_student_sees_only_their_own_experiment(server):
     assert run["status"] == 200, run
     other = experiment_of(server, "alan", auth=ada)
     assert other["status"] == 403, other
+    # alan's stray MANAGE on ada's experiment was revoked by the re-run.
+    assert experiment_of(server, "ada", auth=("alan", password_of("alan")))["status"] == 403
     listed = api(server, "experiments/search", '{"max_results": 100}', auth=ada)
     names = {experiment["name"] for experiment in listed["body"].get("experiments", [])}
     assert not names & {"iris-classification-alan", "iris-classification-grace"}, names

@@ -12,7 +12,9 @@ JSON settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
   from the environment and basic_auth.ini, never from a command line);
 - artifacts/: the local artifact store; a file unchanged since the previous
   backup (same size and time) is a hard link to it, so each backup is whole
-  and costs only what changed. Links and special files are skipped;
+  and costs only what changed. Links and special files are skipped, and so
+  is (counted, named in the journal) an entry that cannot be read: a tree
+  a client made deep or long cannot stop the backup;
 - manifest.json, written last; the folder is renamed into place only then.
 
 The newest `keep` complete backups are kept; older ones are deleted.
@@ -97,36 +99,127 @@ def backup_postgresql(uri, target):
     os.chmod(target, 0o600)
 
 
-def backup_tree(source, target, previous):
-    """Copy source to target; files unchanged since previous are hard links."""
-    counts = {"files": 0, "bytes": 0, "linked": 0, "skipped": 0}
-    os.mkdir(target, 0o700)
-    for entry in os.scandir(source):
-        path = os.path.join(target, entry.name)
-        before = os.path.join(previous, entry.name) if previous else None
-        info = entry.stat(follow_symlinks=False)
-        if stat.S_ISDIR(info.st_mode):
-            inner = backup_tree(
-                entry.path, path, before if before and os.path.isdir(before) else None
-            )
-            counts = {key: counts[key] + inner[key] for key in counts}
-        elif stat.S_ISREG(info.st_mode):
-            counts["files"] += 1
-            counts["bytes"] += info.st_size
-            old = os.lstat(before) if before and os.path.lexists(before) else None
+DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def open_directory(name, dir_fd=None):
+    """A folder's descriptor, None when it is missing or no folder."""
+    try:
+        return os.open(name, DIRECTORY, dir_fd=dir_fd)
+    except OSError:
+        return None
+
+
+def backup_file(name, source, target, previous, counts):
+    """One regular file: a hard link to the previous backup's copy when that
+    has the same size and time, otherwise a copy. Size, time and bytes all
+    come from one open descriptor, so a file replaced meanwhile is copied
+    whole, old or new, never old bytes with the new time."""
+    handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=source)
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            counts["skipped"] += 1
+            return
+        counts["files"] += 1
+        counts["bytes"] += info.st_size
+        if previous is not None:
+            try:
+                old = os.stat(name, dir_fd=previous, follow_symlinks=False)
+            except OSError:
+                old = None
             if (
-                old
+                old is not None
                 and stat.S_ISREG(old.st_mode)
                 and (old.st_size, old.st_mtime_ns) == (info.st_size, info.st_mtime_ns)
             ):
-                os.link(before, path)
+                os.link(
+                    name,
+                    name,
+                    src_dir_fd=previous,
+                    dst_dir_fd=target,
+                    follow_symlinks=False,
+                )
                 counts["linked"] += 1
-            else:
-                shutil.copy2(entry.path, path, follow_symlinks=False)
-                os.chown(path, 0, 0)
-                os.chmod(path, 0o600)
-        else:
-            counts["skipped"] += 1
+                return
+        copy = os.open(
+            name,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+            0o600,
+            dir_fd=target,
+        )
+        try:
+            while block := os.read(handle, 1 << 20):
+                os.write(copy, block)
+            os.utime(copy, ns=(info.st_atime_ns, info.st_mtime_ns))
+        finally:
+            os.close(copy)
+    finally:
+        os.close(handle)
+
+
+def open_below(root, parts):
+    """The folder root/parts..., opened one level at a time without
+    following links; None when a level is missing or no folder."""
+    current = os.dup(root)
+    for part in parts:
+        inner = open_directory(part, current)
+        os.close(current)
+        if inner is None:
+            return None
+        current = inner
+    return current
+
+
+def backup_tree(source, target, previous):
+    """Copy the folder source to target (new); files unchanged since the
+    previous backup's copy are hard links to it. Walked through folder
+    descriptors, without recursion and without following links, with three
+    folders open at a time, so neither depth, width, long paths nor a folder
+    swapped for a link can stop or redirect it; an entry that cannot be read
+    is counted and skipped."""
+    counts = {"files": 0, "bytes": 0, "linked": 0, "skipped": 0, "unreadable": 0}
+    os.mkdir(target, 0o700)
+    roots = [os.open(source, DIRECTORY), os.open(target, DIRECTORY)]
+    roots.append(open_directory(previous) if previous else None)
+    stack = [()]
+    try:
+        while stack:
+            parts = stack.pop()
+            folders = [
+                open_below(root, parts) if root is not None else None for root in roots
+            ]
+            origin, copy, before = folders
+            try:
+                if origin is None or copy is None:
+                    raise OSError(f"{'/'.join(parts)}: cannot be opened")
+                for name in os.listdir(origin):
+                    try:
+                        info = os.stat(name, dir_fd=origin, follow_symlinks=False)
+                        if stat.S_ISDIR(info.st_mode):
+                            os.mkdir(name, 0o700, dir_fd=copy)
+                            stack.append((*parts, name))
+                        elif stat.S_ISREG(info.st_mode):
+                            backup_file(name, origin, copy, before, counts)
+                        else:
+                            counts["skipped"] += 1
+                    except OSError as error:
+                        counts["unreadable"] += 1
+                        print(
+                            f"skipped an artifact that cannot be read: {error}",
+                            file=sys.stderr,
+                        )
+            except OSError as error:
+                counts["unreadable"] += 1
+                print(f"skipped an artifact folder: {error}", file=sys.stderr)
+            finally:
+                for folder in folders:
+                    if folder is not None:
+                        os.close(folder)
+    finally:
+        for root in roots:
+            if root is not None:
+                os.close(root)
     return counts
 
 
@@ -134,7 +227,8 @@ def complete_backups(directory):
     return sorted(
         name
         for name in os.listdir(directory)
-        if STAMP.match(name) and os.path.isfile(os.path.join(directory, name, "manifest.json"))
+        if STAMP.match(name)
+        and os.path.isfile(os.path.join(directory, name, "manifest.json"))
     )
 
 
@@ -185,7 +279,9 @@ def main(settings_file):
 
     if settings.get("artifacts_dir"):
         os.listdir(settings["artifacts_dir"])
-        previous = os.path.join(directory, earlier[-1], "artifacts") if earlier else None
+        previous = (
+            os.path.join(directory, earlier[-1], "artifacts") if earlier else None
+        )
         manifest["artifacts"] = backup_tree(
             settings["artifacts_dir"],
             os.path.join(partial, "artifacts"),
@@ -200,7 +296,11 @@ def main(settings_file):
     kept = complete_backups(directory)
     for name in kept[: max(0, len(kept) - settings["keep"])]:
         shutil.rmtree(os.path.join(directory, name))
-    print(json.dumps({"backup": final, **{k: v for k, v in manifest.items() if k != "stamp"}}))
+    print(
+        json.dumps(
+            {"backup": final, **{k: v for k, v in manifest.items() if k != "stamp"}}
+        )
+    )
 
 
 if __name__ == "__main__":

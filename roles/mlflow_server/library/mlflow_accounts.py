@@ -25,7 +25,9 @@ description:
     admin password for that.
   - Experiments are created (or restored from the bin) through the server's
     REST API as the admin, who then owns them.
-  - Nothing is removed unless asked (O(users[].state=absent)).
+  - No account is removed unless asked (O(users[].state=absent)). The
+    permissions on the listed experiments are the module's: a grant there
+    that O(permissions) does not list is revoked (admins keep theirs).
 options:
   database_uri:
     description: The auth database (basic_auth.ini's database_uri).
@@ -56,7 +58,7 @@ options:
     elements: str
     default: []
   permissions:
-    description: Per-user experiment permissions; others are left alone.
+    description: Per-user permissions on the listed experiments; other grants on them are revoked.
     type: list
     elements: dict
     suboptions:
@@ -79,6 +81,10 @@ experiments_created:
   returned: always
 granted:
   description: "Permissions set, as user:experiment:PERMISSION."
+  type: list
+  returned: always
+revoked:
+  description: "Grants on the listed experiments that were not listed, as user:experiment."
   type: list
   returned: always
 """
@@ -106,31 +112,42 @@ def ensure_experiments(params, admin, check_mode, report):
     ids = {}
     for name in params["experiments"]:
         query = urllib.parse.urlencode({"experiment_name": name})
-        status, found = api(params["server_url"], admin, "GET", "experiments/get-by-name?" + query)
+        status, found = api(
+            params["server_url"], admin, "GET", "experiments/get-by-name?" + query
+        )
         if status == 200:
             experiment = found["experiment"]
             ids[name] = experiment["experiment_id"]
             if experiment.get("lifecycle_stage") == "deleted":
                 report["experiments_created"].append(name)
                 if not check_mode:
-                    api(
-                        params["server_url"],
-                        admin,
-                        "POST",
-                        "experiments/restore",
-                        {"experiment_id": ids[name]},
+                    body = {"experiment_id": ids[name]}
+                    status, _ = api(
+                        params["server_url"], admin, "POST", "experiments/restore", body
                     )
+                    if status != 200:
+                        raise RuntimeError(
+                            f"experiments/restore of {name!r} answered HTTP {status}"
+                        )
             continue
         if status != 404:
-            raise RuntimeError(f"experiments/get-by-name of {name!r} answered HTTP {status}")
+            raise RuntimeError(
+                f"experiments/get-by-name of {name!r} answered HTTP {status}"
+            )
         report["experiments_created"].append(name)
         ids[name] = None
         if not check_mode:
             status, made = api(
-                params["server_url"], admin, "POST", "experiments/create", {"name": name}
+                params["server_url"],
+                admin,
+                "POST",
+                "experiments/create",
+                {"name": name},
             )
             if status != 200:
-                raise RuntimeError(f"experiments/create of {name!r} answered HTTP {status}")
+                raise RuntimeError(
+                    f"experiments/create of {name!r} answered HTTP {status}"
+                )
             ids[name] = made["experiment_id"]
     return ids
 
@@ -149,15 +166,16 @@ def converge(params, check_mode):
             "removed",
             "experiments_created",
             "granted",
+            "revoked",
         )
     }
     store = SqlAlchemyStore()
     store.init_db(params["database_uri"])
 
     admin = (params["admin_username"], params["admin_password"])
-    wanted = [{"name": admin[0], "password": admin[1], "admin": True, "state": "present"}] + params[
-        "users"
-    ]
+    wanted = [
+        {"name": admin[0], "password": admin[1], "admin": True, "state": "present"}
+    ] + params["users"]
     for user in wanted:
         name = user["name"]
         if not store.has_user(name):
@@ -183,24 +201,56 @@ def converge(params, check_mode):
     # The admin's password is right from here on, or would be: check mode
     # cannot ask the server with a password it has not been given yet.
     if check_mode and admin[0] in report["created"] + report["passwords_set"]:
-        report["experiments_created"] = ["(not checked: the admin password is not set yet)"]
+        report["experiments_created"] = [
+            "(not checked: the admin password is not set yet)"
+        ]
         return report
     ids = ensure_experiments(params, admin, check_mode, report)
     for grant in params["permissions"]:
         experiment_id = ids.get(grant["experiment"])
         try:
-            current = store.get_experiment_permission(experiment_id, grant["user"]).permission
+            current = store.get_experiment_permission(
+                experiment_id, grant["user"]
+            ).permission
         except MlflowException:  # no such grant, experiment or (in check mode) user yet
             current = None
         if current == grant["permission"]:
             continue
-        report["granted"].append(f"{grant['user']}:{grant['experiment']}:{grant['permission']}")
+        report["granted"].append(
+            f"{grant['user']}:{grant['experiment']}:{grant['permission']}"
+        )
         if check_mode:
             continue
         if current is None:
-            store.create_experiment_permission(experiment_id, grant["user"], grant["permission"])
+            store.create_experiment_permission(
+                experiment_id, grant["user"], grant["permission"]
+            )
         else:
-            store.update_experiment_permission(experiment_id, grant["user"], grant["permission"])
+            store.update_experiment_permission(
+                experiment_id, grant["user"], grant["permission"]
+            )
+
+    # The listed experiments' permissions are the role's: any other grant on
+    # them (a student who created one of the names first holds MANAGE on
+    # it; a student or instructor no longer listed) is revoked. Admins need
+    # no grant and keep theirs.
+    wanted_grants = {
+        (grant["user"], grant["experiment"]) for grant in params["permissions"]
+    }
+    users = [user.username for user in store.list_users() if not user.is_admin]
+    for name, experiment_id in ids.items():
+        if experiment_id is None:
+            continue
+        for user in users:
+            if (user, name) in wanted_grants:
+                continue
+            try:
+                store.get_experiment_permission(experiment_id, user)
+            except MlflowException:
+                continue
+            report["revoked"].append(f"{user}:{name}")
+            if not check_mode:
+                store.delete_experiment_permission(experiment_id, user)
     return report
 
 
@@ -237,7 +287,11 @@ def main():
         "name": {"type": "str", "required": True},
         "password": {"type": "str", "no_log": True},
         "admin": {"type": "bool", "default": False},
-        "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        "state": {
+            "type": "str",
+            "choices": ["present", "absent"],
+            "default": "present",
+        },
     }
     grant_spec = {
         "experiment": {"type": "str", "required": True},
@@ -255,7 +309,12 @@ def main():
             "server_url": {"type": "str", "required": True},
             "admin_username": {"type": "str", "required": True},
             "admin_password": {"type": "str", "required": True, "no_log": True},
-            "users": {"type": "list", "elements": "dict", "options": user_spec, "default": []},
+            "users": {
+                "type": "list",
+                "elements": "dict",
+                "options": user_spec,
+                "default": [],
+            },
             "experiments": {"type": "list", "elements": "str", "default": []},
             "permissions": {
                 "type": "list",
@@ -277,9 +336,9 @@ def main():
         for user in params["users"]
         if user["state"] == "present" and len(user["password"] or "") < 12
     ]
-    present = {user["name"] for user in params["users"] if user["state"] == "present"} | {
-        params["admin_username"]
-    }
+    present = {
+        user["name"] for user in params["users"] if user["state"] == "present"
+    } | {params["admin_username"]}
     problems += [
         f"permissions: {grant['user']} on {grant['experiment']} is no user of the server"
         for grant in params["permissions"]
