@@ -186,9 +186,7 @@ def backup_tree(source, target, previous):
     try:
         while stack:
             parts = stack.pop()
-            folders = [
-                open_below(root, parts) if root is not None else None for root in roots
-            ]
+            folders = [open_below(root, parts) if root is not None else None for root in roots]
             origin, copy, before = folders
             try:
                 if origin is None or copy is None:
@@ -227,8 +225,7 @@ def complete_backups(directory):
     return sorted(
         name
         for name in os.listdir(directory)
-        if STAMP.match(name)
-        and os.path.isfile(os.path.join(directory, name, "manifest.json"))
+        if STAMP.match(name) and os.path.isfile(os.path.join(directory, name, "manifest.json"))
     )
 
 
@@ -279,9 +276,7 @@ def main(settings_file):
 
     if settings.get("artifacts_dir"):
         os.listdir(settings["artifacts_dir"])
-        previous = (
-            os.path.join(directory, earlier[-1], "artifacts") if earlier else None
-        )
+        previous = os.path.join(directory, earlier[-1], "artifacts") if earlier else None
         manifest["artifacts"] = backup_tree(
             settings["artifacts_dir"],
             os.path.join(partial, "artifacts"),
@@ -296,11 +291,7 @@ def main(settings_file):
     kept = complete_backups(directory)
     for name in kept[: max(0, len(kept) - settings["keep"])]:
         shutil.rmtree(os.path.join(directory, name))
-    print(
-        json.dumps(
-            {"backup": final, **{k: v for k, v in manifest.items() if k != "stamp"}}
-        )
-    )
+    print(json.dumps({"backup": final, **{k: v for k, v in manifest.items() if k != "stamp"}}))
 
 
 if __name__ == "__main__":

@@ -112,9 +112,7 @@ def ensure_experiments(params, admin, check_mode, report):
     ids = {}
     for name in params["experiments"]:
         query = urllib.parse.urlencode({"experiment_name": name})
-        status, found = api(
-            params["server_url"], admin, "GET", "experiments/get-by-name?" + query
-        )
+        status, found = api(params["server_url"], admin, "GET", "experiments/get-by-name?" + query)
         if status == 200:
             experiment = found["experiment"]
             ids[name] = experiment["experiment_id"]
@@ -131,9 +129,7 @@ def ensure_experiments(params, admin, check_mode, report):
                         )
             continue
         if status != 404:
-            raise RuntimeError(
-                f"experiments/get-by-name of {name!r} answered HTTP {status}"
-            )
+            raise RuntimeError(f"experiments/get-by-name of {name!r} answered HTTP {status}")
         report["experiments_created"].append(name)
         ids[name] = None
         if not check_mode:
@@ -145,9 +141,7 @@ def ensure_experiments(params, admin, check_mode, report):
                 {"name": name},
             )
             if status != 200:
-                raise RuntimeError(
-                    f"experiments/create of {name!r} answered HTTP {status}"
-                )
+                raise RuntimeError(f"experiments/create of {name!r} answered HTTP {status}")
             ids[name] = made["experiment_id"]
     return ids
 
@@ -173,9 +167,9 @@ def converge(params, check_mode):
     store.init_db(params["database_uri"])
 
     admin = (params["admin_username"], params["admin_password"])
-    wanted = [
-        {"name": admin[0], "password": admin[1], "admin": True, "state": "present"}
-    ] + params["users"]
+    wanted = [{"name": admin[0], "password": admin[1], "admin": True, "state": "present"}] + params[
+        "users"
+    ]
     for user in wanted:
         name = user["name"]
         if not store.has_user(name):
@@ -201,42 +195,30 @@ def converge(params, check_mode):
     # The admin's password is right from here on, or would be: check mode
     # cannot ask the server with a password it has not been given yet.
     if check_mode and admin[0] in report["created"] + report["passwords_set"]:
-        report["experiments_created"] = [
-            "(not checked: the admin password is not set yet)"
-        ]
+        report["experiments_created"] = ["(not checked: the admin password is not set yet)"]
         return report
     ids = ensure_experiments(params, admin, check_mode, report)
     for grant in params["permissions"]:
         experiment_id = ids.get(grant["experiment"])
         try:
-            current = store.get_experiment_permission(
-                experiment_id, grant["user"]
-            ).permission
+            current = store.get_experiment_permission(experiment_id, grant["user"]).permission
         except MlflowException:  # no such grant, experiment or (in check mode) user yet
             current = None
         if current == grant["permission"]:
             continue
-        report["granted"].append(
-            f"{grant['user']}:{grant['experiment']}:{grant['permission']}"
-        )
+        report["granted"].append(f"{grant['user']}:{grant['experiment']}:{grant['permission']}")
         if check_mode:
             continue
         if current is None:
-            store.create_experiment_permission(
-                experiment_id, grant["user"], grant["permission"]
-            )
+            store.create_experiment_permission(experiment_id, grant["user"], grant["permission"])
         else:
-            store.update_experiment_permission(
-                experiment_id, grant["user"], grant["permission"]
-            )
+            store.update_experiment_permission(experiment_id, grant["user"], grant["permission"])
 
     # The listed experiments' permissions are the role's: any other grant on
     # them (a student who created one of the names first holds MANAGE on
     # it; a student or instructor no longer listed) is revoked. Admins need
     # no grant and keep theirs.
-    wanted_grants = {
-        (grant["user"], grant["experiment"]) for grant in params["permissions"]
-    }
+    wanted_grants = {(grant["user"], grant["experiment"]) for grant in params["permissions"]}
     users = [user.username for user in store.list_users() if not user.is_admin]
     for name, experiment_id in ids.items():
         if experiment_id is None:
@@ -336,9 +318,9 @@ def main():
         for user in params["users"]
         if user["state"] == "present" and len(user["password"] or "") < 12
     ]
-    present = {
-        user["name"] for user in params["users"] if user["state"] == "present"
-    } | {params["admin_username"]}
+    present = {user["name"] for user in params["users"] if user["state"] == "present"} | {
+        params["admin_username"]
+    }
     problems += [
         f"permissions: {grant['user']} on {grant['experiment']} is no user of the server"
         for grant in params["permissions"]
