@@ -9,7 +9,7 @@ BIN := $(CURDIR)/$(VENV)/bin
 PYTHON ?= python3
 # Two at a time (scripts/molecule-parallel.sh), ordered so both queues end
 # together (minutes in parallel: 18, 17, 16, 17, 9).
-SCENARIOS ?= mlops_course classroom toolchain mlflow_server mlflow_server_postgresql
+SCENARIOS ?= mlops_course classroom toolchain mlflow_server mlflow_server_production
 IMAGES ?= debian12 debian13
 LAB_INVENTORY := inventory/lab.yml
 

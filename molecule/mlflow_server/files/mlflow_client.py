@@ -5,13 +5,18 @@ basic-auth credentials from a JSON settings file.
     mlflow_client.py SETTINGS log EXPERIMENT TAG OUT   log a run, write its id to OUT
     mlflow_client.py SETTINGS check RUN_JSON TAG       read the run back, print what was found
     mlflow_client.py SETTINGS register RUN_JSON        register model versions from two sources
+    mlflow_client.py SETTINGS multipart EXPERIMENT OUT log 9 MiB in 5 MiB parts, read it back
+    mlflow_client.py SETTINGS delete RUN_JSON          move the run to the bin
+    mlflow_client.py SETTINGS exists RUN_JSON          whether the run exists (in the bin or not)
 """
 
+import hashlib
 import json
 import os
 import pathlib
 import sys
 import tempfile
+import time
 
 settings = json.loads(pathlib.Path(sys.argv[1]).read_text())
 os.environ["MLFLOW_TRACKING_URI"] = settings["uri"]
@@ -78,6 +83,59 @@ def register(run_json):
     print(json.dumps({"allowed": allowed.version, "rejected": rejected}))
 
 
+def multipart(experiment, out):
+    # Proxied multipart: the server uploads each part to its S3 store.
+    os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD"] = "true"
+    os.environ["MLFLOW_MULTIPART_UPLOAD_MINIMUM_FILE_SIZE"] = str(5 * 1024 * 1024)
+    os.environ["MLFLOW_MULTIPART_UPLOAD_CHUNK_SIZE"] = str(5 * 1024 * 1024)
+    mlflow.set_experiment(experiment)
+    with tempfile.TemporaryDirectory() as directory:
+        big = pathlib.Path(directory, "big.bin")
+        big.write_bytes(os.urandom(9 * 1024 * 1024))
+        uploaded = hashlib.sha256(big.read_bytes()).hexdigest()
+        with mlflow.start_run(run_name="multipart") as run:
+            start = time.monotonic()
+            mlflow.log_artifact(str(big))
+            seconds = time.monotonic() - start
+        client = MlflowClient()
+        local = client.download_artifacts(run.info.run_id, "big.bin", directory + "/down")
+        downloaded = hashlib.sha256(pathlib.Path(local).read_bytes()).hexdigest()
+        result = {
+            "run_id": run.info.run_id,
+            "uploaded": uploaded,
+            "downloaded": downloaded,
+            "seconds": seconds,
+            "artifacts": [a.path for a in client.list_artifacts(run.info.run_id)],
+        }
+    pathlib.Path(out).write_text(json.dumps(result))
+    print(json.dumps(result))
+
+
+def delete(run_json):
+    run_id = json.loads(pathlib.Path(run_json).read_text())["run_id"]
+    MlflowClient().delete_run(run_id)
+    print(json.dumps({"deleted": run_id}))
+
+
+def exists(run_json):
+    run_id = json.loads(pathlib.Path(run_json).read_text())["run_id"]
+    try:
+        stage = MlflowClient().get_run(run_id).info.lifecycle_stage
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        stage = None
+    print(json.dumps({"run_id": run_id, "stage": stage}))
+
+
 if __name__ == "__main__":
     action, arguments = sys.argv[2], sys.argv[3:]
-    {"log": log, "check": check, "register": register}[action](*arguments)
+    actions = {
+        "log": log,
+        "check": check,
+        "register": register,
+        "multipart": multipart,
+        "delete": delete,
+        "exists": exists,
+    }
+    actions[action](*arguments)

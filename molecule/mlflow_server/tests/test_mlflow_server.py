@@ -1,6 +1,6 @@
 """What an admin and a student see on the lab's MLflow server.
 
-Shared by the mlflow_server and mlflow_server_postgresql scenarios. The tests
+Shared by the mlflow_server and mlflow_server_production scenarios. The tests
 run in file order: read-only checks first, then a crash and a reboot.
 """
 
@@ -18,7 +18,8 @@ import yaml
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEFAULTS = yaml.safe_load((ROOT / "roles/mlflow_server/defaults/main.yml").read_text())
 PIN = DEFAULTS["mlflow_server_version"]
-# The version prepare.yml installs before converge upgrades to the pin.
+# The version prepare.yml installs before converge upgrades to the pin
+# (molecule_prepare_mlflow_version of a scenario, or this).
 OLD_PIN = "3.16.1"
 UNIT = "mlflow-server.service"
 CLIENT = "/opt/mlflow-test-client/mlflow_client.py"
@@ -52,8 +53,15 @@ SETTINGS_EXPRESSION = (
     " 'pg_password': mlflow_server_postgresql_password | default(''),"
     " 'tls_port': mlflow_server_tls_port | default(443) | int,"
     " 'ca': mlflow_server_tls_ca_dir | default('') ~ '/ca.crt',"
-    " 'name': inventory_hostname} }}"
+    " 'name': inventory_hostname,"
+    " 'prepared': molecule_prepare_mlflow_version | default('OLD_PIN'),"
+    " 'artifacts': mlflow_server_artifacts_store | default('local'),"
+    " 's3': [mlflow_server_s3_endpoint_url | default(''),"
+    "        mlflow_server_s3_access_key_id | default(''),"
+    "        mlflow_server_s3_secret_access_key | default(''),"
+    "        mlflow_server_s3_bucket | default('')]} }}"
 ).replace("PORT", str(DEFAULTS["mlflow_server_port"]))
+SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("OLD_PIN", OLD_PIN)
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("BACKEND", DEFAULTS["mlflow_server_backend"])
 _settings = {}
 
@@ -263,6 +271,11 @@ def test_client_round_trip(host):
 
 def test_artifacts_are_stored_by_the_server(host):
     run_id = json.loads(host.file(VERIFY_RUN).content_string)["run_id"]
+    if settings(host)["artifacts"] == "s3":
+        keys = [item["key"] for item in bucket_objects(host) if run_id in item["key"]]
+        assert [key.rsplit("/", 1)[-1] for key in keys] == ["notes.txt"], keys
+        assert not host.file("/var/lib/mlflow/artifacts").exists
+        return
     found = host.run(f"find /var/lib/mlflow/artifacts -path '*{run_id}*' -name notes.txt")
     assert found.stdout.strip(), "artifact not under /var/lib/mlflow/artifacts"
     artifact = host.file(found.stdout.split()[0])
@@ -283,12 +296,21 @@ def test_run_logged_before_the_upgrade_is_still_there(host):
 
 
 def test_upgrade_took_a_backup(host):
+    if settings(host)["prepared"] == PIN:
+        pytest.skip("this scenario prepares the pin itself: no upgrade")
     suffix = "pgc" if settings(host)["backend"] == "postgresql" else "db"
     backups = host.check_output("ls /var/backups/mlflow-server").split()
-    pattern = rf"mlflow-{re.escape(OLD_PIN)}-\d{{8}}T\d{{6}}Z\.{suffix}"
+    pattern = rf"mlflow-{re.escape(settings(host)['prepared'])}-\d{{8}}T\d{{6}}Z\.{suffix}"
     assert any(re.fullmatch(pattern, backup) for backup in backups), backups
     assert host.file("/var/backups/mlflow-server").mode == 0o700
     assert not host.file("/opt/mlflow-server/upgrade-from").exists
+
+
+def test_the_server_runs_the_venv_of_the_pin_alone(host):
+    venv = host.file("/opt/mlflow-server/venv")
+    assert venv.is_symlink and venv.linked_to == f"/opt/mlflow-server/venv-{PIN}"
+    venvs = host.check_output("ls -d /opt/mlflow-server/venv-*").split()
+    assert venvs == [f"/opt/mlflow-server/venv-{PIN}"], venvs
 
 
 def test_runs_live_in_the_chosen_backend(host):
@@ -303,6 +325,111 @@ def test_runs_live_in_the_chosen_backend(host):
     else:
         assert (database.user, database.group) == ("mlflow", "mlflow")
         assert database.mode & 0o007 == 0
+
+
+# The production scenario's object store: the server's key lists the
+# bucket with boto3 from the server's venv.
+S3 = """
+import json, sys, boto3
+endpoint, key, secret, bucket = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
+                  aws_secret_access_key=secret, region_name="us-east-1")
+objects = []
+for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+    for item in page.get("Contents", []):
+        objects.append({"key": item["Key"], "size": item["Size"], "etag": item["ETag"]})
+print(json.dumps(objects))
+"""
+STORE = "seaweedfs.service"
+
+
+def bucket_objects(host, secret=None):
+    endpoint, key, real_secret, bucket = settings(host)["s3"]
+    argv = ["/opt/mlflow-server/venv/bin/python", "-c", S3, endpoint, key]
+    result = host.run(shlex.join([*argv, secret or real_secret, bucket]))
+    assert secret or result.rc == 0, result.stderr
+    return json.loads(result.stdout) if result.rc == 0 else result.stderr
+
+
+def needs_the_object_store(host):
+    if settings(host)["artifacts"] != "s3":
+        pytest.skip("artifacts are local in this scenario")
+
+
+def test_object_store_runs_sandboxed_on_loopback(host):
+    needs_the_object_store(host)
+    service = host.service(STORE)
+    assert service.is_running and service.is_enabled
+    pid = host.check_output(f"systemctl show --property MainPID --value {STORE}")
+    assert host.check_output(f"ps -o user= -p {pid}") == "seaweedfs"
+    listening = host.check_output(f"ss -Hltnp | grep 'pid={pid},' | awk '{{print $4}}'").split()
+    assert listening and all(address.startswith("127.0.0.1:") for address in listening), listening
+    report = host.check_output(f"systemd-analyze security {STORE} 2>&1 | tail -n 1")
+    rss = int(host.check_output(f"ps -o rss= -p {pid}")) // 1024
+    print(f"systemd-analyze security {STORE}: {report}; RSS {rss} MiB")
+    assert float(re.search(r"exposure level for \S+: (\d+\.\d+)", report).group(1)) <= 2.0
+    keys = host.file("/etc/seaweedfs/s3.json")
+    assert (keys.user, keys.group, keys.mode) == ("root", "seaweedfs", 0o640)
+
+
+def test_object_store_refuses_a_wrong_secret(host):
+    needs_the_object_store(host)
+    assert "SignatureDoesNotMatch" in bucket_objects(host, secret="not-the-secret-0123456789")
+
+
+def test_a_multipart_artifact_lands_in_the_bucket(host):
+    """9 MiB in two 5 MiB parts through the server's multipart proxy."""
+    needs_the_object_store(host)
+    found = client(host, PIN, "multipart", "multipart", "/home/mlclient/multipart.json")
+    assert found["downloaded"] == found["uploaded"], found
+    assert "big.bin" in found["artifacts"], found
+    stored = [item for item in bucket_objects(host) if found["run_id"] in item["key"]]
+    assert [(item["size"], item["etag"].strip('"')[-2:]) for item in stored] == [
+        (9 * 1024 * 1024, "-2")
+    ], stored
+    print(f"9 MiB multipart upload: {found['seconds']:.1f} s")
+
+
+def restart_under_the_server(host, unit, tag):
+    """Restart a unit the server depends on; a client logs right after."""
+    before = main_pid(host)
+    host.check_output(f"systemctl restart {unit}")
+    run = f"/home/mlclient/{tag}.json"
+    start = time.monotonic()
+    client(host, PIN, "log", "faults", tag, run)
+    found = client(host, PIN, "check", run)
+    assert found["artifact"] == f"artifact of {tag}\n"
+    assert main_pid(host) == before, "the server itself was restarted"
+    print(f"{unit} restarted: a run and its artifact logged {time.monotonic() - start:.1f} s later")
+
+
+def test_object_store_restart_under_a_running_server(host):
+    needs_the_object_store(host)
+    restart_under_the_server(host, STORE, "after-store-restart")
+
+
+def test_postgresql_restart_under_a_running_server(host):
+    if settings(host)["backend"] != "postgresql":
+        pytest.skip("sqlite in this scenario")
+    restart_under_the_server(host, "postgresql.service", "after-postgresql-restart")
+
+
+def test_garbage_collection_removes_deleted_runs_and_their_artifacts(host):
+    """The scenarios collect after 0 days: a run deleted now goes with the next gc."""
+    run = "/home/mlclient/to-collect.json"
+    logged = client(host, PIN, "log", "verify", "to-collect", run)
+    client(host, PIN, "delete", run)
+    assert client(host, PIN, "exists", run)["stage"] == "deleted"
+    assert host.service("mlflow-server-gc.timer").is_enabled
+    collected = host.run("systemctl start mlflow-server-gc.service")
+    assert collected.rc == 0, journal(host, "mlflow-server-gc.service")
+    assert client(host, PIN, "exists", run)["stage"] is None
+    run_id = logged["run_id"]
+    if settings(host)["artifacts"] == "s3":
+        left = [item["key"] for item in bucket_objects(host) if run_id in item["key"]]
+    else:
+        left = host.run(f"find /var/lib/mlflow/artifacts -path '*{run_id}*'").stdout.split()
+    assert left == [], left
 
 
 # side_effect.yml: a run and a model version of ada's and the account carol,
@@ -338,7 +465,8 @@ def test_backups_are_root_only_and_scheduled(host):
     manifest = json.loads(host.file(f"{newest}/manifest.json").content_string)
     assert manifest["mlflow_version"] == PIN
     assert manifest["sqlite"], manifest  # the users database, at least
-    assert manifest["artifacts"]["files"] >= 2, manifest  # two runs' notes.txt
+    stored = manifest["bucket" if settings(host)["artifacts"] == "s3" else "artifacts"]
+    assert stored["files"] >= 2, manifest  # two runs' notes.txt
     others = host.check_output(f"find {newest} -not -user root -o -perm /077 -type f")
     assert others == "", others
     assert host.service("mlflow-server-backup.timer").is_enabled

@@ -1,8 +1,8 @@
-#!/usr/bin/python3
 """One consistent backup of the MLflow server, taken while it runs.
 
-Run by mlflow-server-backup.service (root, sandboxed) with one argument, the
-JSON settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
+Run by mlflow-server-backup.service (root, sandboxed), with the Python of
+the server's venv (boto3 for a bucket), with one argument, the JSON
+settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
 
 - db/<name>: each sqlite database, through sqlite's online backup API (a
   consistent copy while the server writes), made by a child process that
@@ -15,10 +15,16 @@ JSON settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
   and costs only what changed. Links and special files are skipped, and so
   is (counted, named in the journal) an entry that cannot be read: a tree
   a client made deep or long cannot stop the backup;
+- bucket/: the objects of the S3 artifact store under its prefix, with the
+  same hard links for objects of unchanged size and time (the keys come
+  from the server's environment);
 - manifest.json, written last; the folder is renamed into place only then.
 
 The newest `keep` complete backups are kept; older ones are deleted.
 Everything is root's, folders 0700, files 0600.
+
+    backup.py SETTINGS                      take a backup
+    backup.py SETTINGS restore-bucket DIR   upload DIR/bucket/ back (restore.yml)
 """
 
 import configparser
@@ -221,6 +227,88 @@ def backup_tree(source, target, previous):
     return counts
 
 
+def s3_client(store):
+    import boto3  # the server's venv has it; only a bucket needs it
+
+    return boto3.client("s3", endpoint_url=store["endpoint"] or None)
+
+
+def object_path(key, prefix):
+    """The key's path below the prefix, split; None for a key that is not
+    a plain relative path (the folder written stays the backup's)."""
+    relative = key[len(prefix) :].lstrip("/") if prefix else key
+    parts = relative.split("/")
+    if not relative or any(part in ("", ".", "..") for part in parts):
+        return None
+    return parts
+
+
+def backup_bucket(store, target, previous):
+    """Every object under the store's prefix into target (new); an object
+    whose size and time match the previous backup's copy is a hard link."""
+    client = s3_client(store)
+    prefix = store["prefix"].strip("/")
+    counts = {"files": 0, "bytes": 0, "linked": 0, "skipped": 0}
+    os.mkdir(target, 0o700)
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=store["bucket"], Prefix=prefix + "/" if prefix else ""
+    )
+    for page in pages:
+        for item in page.get("Contents", []):
+            parts = object_path(item["Key"], prefix)
+            if parts is None:
+                counts["skipped"] += 1
+                print(f"skipped an object with an odd key: {item['Key']!r}", file=sys.stderr)
+                continue
+            counts["files"] += 1
+            counts["bytes"] += item["Size"]
+            mtime = item["LastModified"].timestamp()
+            path = os.path.join(target, *parts)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            old = os.path.join(previous, *parts) if previous else None
+            if old and os.path.isfile(old) and not os.path.islink(old):
+                info = os.stat(old)
+                if (info.st_size, info.st_mtime) == (item["Size"], mtime):
+                    os.link(old, path)
+                    counts["linked"] += 1
+                    continue
+            partial = path + ".partial"
+            client.download_file(store["bucket"], item["Key"], partial)
+            os.chmod(partial, 0o600)
+            os.utime(partial, (mtime, mtime))
+            os.rename(partial, path)
+    return counts
+
+
+def restore_bucket(settings, backup):
+    """Upload <backup>/bucket/ to the store; objects already there with the
+    same size are left as they are, nothing is deleted."""
+    store = settings["s3"]
+    client = s3_client(store)
+    prefix = store["prefix"].strip("/")
+    source = os.path.join(backup, "bucket")
+    present = {}
+    pages = client.get_paginator("list_objects_v2").paginate(
+        Bucket=store["bucket"], Prefix=prefix + "/" if prefix else ""
+    )
+    for page in pages:
+        present.update((item["Key"], item["Size"]) for item in page.get("Contents", []))
+    counts = {"uploaded": 0, "present": 0}
+    for folder, _, files in os.walk(source):
+        for name in files:
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, source)
+            key = f"{prefix}/{relative}" if prefix else relative
+            if os.path.islink(path):
+                continue
+            if present.get(key) == os.path.getsize(path):
+                counts["present"] += 1
+                continue
+            client.upload_file(path, store["bucket"], key)
+            counts["uploaded"] += 1
+    print(json.dumps({"restored_bucket": store["bucket"], **counts}))
+
+
 def complete_backups(directory):
     return sorted(
         name
@@ -283,6 +371,18 @@ def main(settings_file):
             previous if previous and os.path.isdir(previous) else None,
         )
 
+    if settings.get("s3"):
+        previous = os.path.join(directory, earlier[-1], "bucket") if earlier else None
+        manifest["bucket"] = {
+            "name": settings["s3"]["bucket"],
+            "prefix": settings["s3"]["prefix"],
+            **backup_bucket(
+                settings["s3"],
+                os.path.join(partial, "bucket"),
+                previous if previous and os.path.isdir(previous) else None,
+            ),
+        }
+
     with open(os.path.join(partial, "manifest.json"), "w") as stream:
         json.dump(manifest, stream, indent=2)
     final = os.path.join(directory, stamp)
@@ -295,4 +395,8 @@ def main(settings_file):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if len(sys.argv) == 4 and sys.argv[2] == "restore-bucket":
+        with open(sys.argv[1]) as stream:
+            restore_bucket(json.load(stream), sys.argv[3])
+    else:
+        main(sys.argv[1])
