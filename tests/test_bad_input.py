@@ -72,16 +72,79 @@ BAD_INPUT = {
         },
         "lab_network_ca_certificates",
     ),
+    "object store as root": ("object_store", {"object_store_user": "root"}, "object_store_user"),
+    "object store as a login account": (
+        "object_store",
+        {"object_store_user": "nobody"},
+        "object_store_user",
+    ),
+    "object store version without a lock": (
+        "object_store",
+        {"object_store_seaweedfs_version": "4.49"},
+        "object_store_seaweedfs_version",
+    ),
+    "object store data in /var/lib itself": (
+        "object_store",
+        {"object_store_data_dir": "/var/lib"},
+        "object_store_data_dir",
+    ),
+    "object store port twice": (
+        "object_store",
+        {"object_store_filer_port": 9333},
+        "object_store_s3_port",
+    ),
+    "object store gRPC port on another's": (
+        "object_store",
+        {"object_store_volume_port": 8333, "object_store_s3_port": 18333},
+        "object_store_s3_port",
+    ),
+    "object store key for an unknown bucket": (
+        "object_store",
+        {
+            "object_store_buckets": ["mlflow"],
+            "object_store_access_keys": [
+                {
+                    "name": "mlflow",
+                    "access_key": "A" * 20,
+                    "secret_key": "s" * 32,
+                    "buckets": ["other"],
+                }
+            ],
+        },
+        "object_store_access_keys",
+    ),
+    "object store secret too short, never shown": (
+        "object_store",
+        {
+            "object_store_buckets": ["mlflow"],
+            "object_store_access_keys": [
+                {
+                    "name": "mlflow",
+                    "access_key": "A" * 20,
+                    "secret_key": "hunter2",
+                    "buckets": ["mlflow"],
+                }
+            ],
+        },
+        "object_store_access_keys",
+    ),
+    "object store with too little memory": (
+        "object_store",
+        {"object_store_memory_max": "64M"},
+        "object_store_memory_max",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
 def test_bad_input_fails_first_and_names_the_variable(run_role, case):
     role, variables, named = BAD_INPUT[case]
-    run_role(role, variables).assert_rejected(named)
+    run = run_role(role, variables)
+    run.assert_rejected(named)
+    assert "hunter2" not in run.stdout + run.stderr
 
 
-@pytest.mark.parametrize("role", ["uv", "python", "git", "lab_network"])
+@pytest.mark.parametrize("role", ["uv", "python", "git", "lab_network", "object_store"])
 def test_defaults_pass_validation(run_role, role):
     run = run_role(role, {}, tags=f"{role}_validate")
     assert run.rc == 0, run.failure

@@ -47,6 +47,29 @@ BAD_INPUT = {
         "mlflow_server_uv_cache_dir",
     ),
     "port zero": ({"mlflow_server_port": 0}, "mlflow_server_port"),
+    "a port the unprivileged server cannot bind": (
+        {"mlflow_server_port": 80, "mlflow_server_tls": False},
+        "mlflow_server_port",
+    ),
+    "root as the service account": ({"mlflow_server_user": "root"}, "mlflow_server_user"),
+    "a login account as the service account": (
+        {"mlflow_server_user": "nobody"},
+        "mlflow_server_user",
+    ),
+    "config in /etc itself": ({"mlflow_server_config_dir": "/etc"}, "mlflow_server_config_dir"),
+    "sqlite database straight in /var/lib": (
+        {"mlflow_server_sqlite_path": "/var/lib/mlflow.db"},
+        "mlflow_server_sqlite_path",
+    ),
+    "backups in /tmp itself": ({"mlflow_server_backup_dir": "/tmp"}, "mlflow_server_backup_dir"),
+    "too little memory for two workers": (
+        {"mlflow_server_memory_max": "512M"},
+        "mlflow_server_memory_max",
+    ),
+    "garbage collection after some time": (
+        {"mlflow_server_gc_older_than_days": "a month"},
+        "mlflow_server_gc_older_than_days",
+    ),
     "postgres without credentials": (
         {"mlflow_server_backend": "postgresql"},
         "mlflow_server_postgresql_password",
@@ -269,44 +292,56 @@ def test_the_admins_certificate_passes_validation(run_role, tmp_path):
     assert run.rc == 0, run.failure
 
 
+PERMISSIONS = "Check the MLflow permission model"
+STORE = "Check where the object store runs"
+PORTS = "Check that the lab's services on each host have ports of their own"
+
+
 @pytest.mark.parametrize(
-    ("extra", "expected"),
+    ("extra", "stores", "task", "expected"),
     [
         (
             {"lab_mlflow_permissions": "open"},
+            [],
+            PERMISSIONS,
             "lab_mlflow_permissions: must be shared or private, got open",
         ),
         (
             {"lab_mlflow_permissions": "private", "lab_mlflow_instructors": ["eve"]},
+            [],
+            PERMISSIONS,
             "lab_mlflow_instructors: eve is not a known user",
         ),
+        ({}, ["seat"], STORE, "object_stores: seat is also a workstation"),
+        (
+            {"object_store_volume_port": 5000},
+            ["server"],
+            PORTS,
+            "server: mlflow_server_port and object_store_volume_port both use port 5000",
+        ),
     ],
-    ids=["unknown permission model", "instructor nobody seats"],
+    ids=["unknown permission model", "instructor nobody seats", "store on a seat", "port twice"],
 )
-def test_the_lab_permission_model_is_checked_first(tmp_path, extra, expected):
-    """The lab's inventory settings (group_vars) with one seat: a bad
-    permission model stops playbooks/mlflow_server.yml before any change."""
+def test_the_lab_wide_checks_come_first(tmp_path, extra, stores, task, expected):
+    """The lab's inventory settings (group_vars) with a server and a seat: a
+    bad permission model, an object store on a seat or a port used twice
+    stops playbooks/mlflow_server.yml before any change."""
     (tmp_path / "group_vars").symlink_to(ROOT / "inventory/group_vars")
     local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     ada = {"user": "ada", "name": "Ada Lovelace", "email": "ada@lab.example"}
     inventory = tmp_path / "hosts.yml"
-    inventory.write_text(
-        yaml.safe_dump(
-            {
-                "all": {
-                    "children": {
-                        "mlflow_servers": {"hosts": {"server": local}},
-                        "workstations": {"hosts": {"seat": {**local, "lab_students": [ada]}}},
-                    }
-                }
-            }
-        )
-    )
+    groups = {
+        "mlflow_servers": {"hosts": {"server": local}},
+        "workstations": {"hosts": {"seat": {**local, "lab_students": [ada]}}},
+    }
+    if stores:
+        groups["object_stores"] = {"hosts": dict.fromkeys(stores)}
+    inventory.write_text(yaml.safe_dump({"all": {"children": groups}}))
     completed = playbook(
         inventory, ROOT / "playbooks/mlflow_server.yml", "--check", "-e", json.dumps(extra)
     )
     run = PlaybookRun(completed)
     assert run.rc != 0
-    index, task, message = run.failure
-    assert task == "Check the MLflow permission model" and expected in message, run.failure
+    index, failed_task, message = run.failure
+    assert failed_task == task and expected in message, run.failure
     assert run.changed_before(index) == []
