@@ -236,12 +236,18 @@ def test_defaults_pass_validation(run_role):
             "mlflow_server_postgresql_uri": "postgresql://ml:p%40ss@db.example.edu:5432/mlflow",
         },
         {
+            "mlflow_server_backend": "postgresql",
+            "mlflow_server_postgresql_install": False,
+            "mlflow_server_postgresql_uri": "postgresql://ml:p%40ss@db.example.edu:5432/mlflow"
+            "?sslmode=verify-full&sslrootcert=/etc/ssl/certs/db-ca.pem",
+        },
+        {
             "mlflow_server_artifacts_store": "s3",
             "mlflow_server_s3_bucket": "lab-artifacts",
             "mlflow_server_s3_endpoint_url": "https://s3.example.edu",
         },
     ],
-    ids=["auth", "local postgres", "external postgres", "s3"],
+    ids=["auth", "local postgres", "external postgres", "external postgres over TLS", "s3"],
 )
 def test_production_settings_pass_validation(run_role, variables):
     run = run_role("mlflow_server", variables, tags="mlflow_server_validate")

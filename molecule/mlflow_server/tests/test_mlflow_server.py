@@ -472,6 +472,49 @@ def test_backups_are_root_only_and_scheduled(host):
     assert host.service("mlflow-server-backup.timer").is_enabled
 
 
+KILL_MID_BACKUP = r"""
+systemctl start --no-block mlflow-server-backup.service
+for _ in $(seq 4000); do
+  partial=$(find /var/backups/mlflow-server -maxdepth 1 -name '.*.partial' -print -quit)
+  if [ -n "$partial" ]; then
+    systemctl kill --signal=KILL mlflow-server-backup.service
+    echo "$partial"
+    exit 0
+  fi
+  sleep 0.005
+done
+echo missed
+"""
+
+
+def test_a_backup_killed_midway_leaves_the_others_and_the_next_one_succeeds(host):
+    folder = "/var/backups/mlflow-server"
+    before = host.check_output(f"ls {folder}").split()
+    complete = [name for name in before if re.fullmatch(r"\d{8}T\d{6}Z", name)]
+    manifests = {
+        name: host.file(f"{folder}/{name}/manifest.json").content_string for name in complete
+    }
+    time.sleep(1)  # a stamp of its own, to the second
+    killed = host.check_output(f"bash -c {shlex.quote(KILL_MID_BACKUP)}")
+    assert killed != "missed", "the backup finished before it could be killed"
+    for _ in range(100):
+        if not host.service("mlflow-server-backup.service").is_running:
+            break
+        time.sleep(0.1)
+    after = host.check_output(f"ls {folder}").split()
+    assert [name for name in after if re.fullmatch(r"\d{8}T\d{6}Z", name)] == complete
+    for name, manifest in manifests.items():
+        assert host.file(f"{folder}/{name}/manifest.json").content_string == manifest
+    started = time.monotonic()
+    rerun = host.run("systemctl start mlflow-server-backup.service")
+    assert rerun.rc == 0, journal(host, "mlflow-server-backup.service")
+    newest = sorted(n for n in host.check_output(f"ls {folder}").split() if n[0].isdigit())[-1]
+    assert newest not in complete and host.file(f"{folder}/{newest}/manifest.json").exists
+    assert host.run(f"find {folder} -maxdepth 1 -name '.*.partial'").stdout.strip() == ""
+    size = host.check_output(f"du -sh --apparent-size {folder}/{newest} | cut -f1")
+    print(f"killed {killed}; the next backup took {time.monotonic() - started:.1f} s, {size}")
+
+
 # Through the TLS proxy, as a client on the network would: urllib with only
 # the given CA trusted, redirects not followed.
 HTTPS = """

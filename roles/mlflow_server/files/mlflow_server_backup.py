@@ -87,6 +87,16 @@ def backup_sqlite(source, account, target):
     shutil.rmtree(stage)
 
 
+LIBPQ_OPTIONS = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
+
+
 def backup_postgresql(uri, target):
     parts = urllib.parse.urlsplit(uri)
     environment = dict(
@@ -97,6 +107,10 @@ def backup_postgresql(uri, target):
         PGPASSWORD=urllib.parse.unquote(parts.password or ""),
         PGDATABASE=urllib.parse.unquote(parts.path.lstrip("/")),
     )
+    # libpq options of the URI (?sslmode=...&sslrootcert=...), as its variables.
+    for name, value in urllib.parse.parse_qsl(parts.query):
+        if name in LIBPQ_OPTIONS:
+            environment[LIBPQ_OPTIONS[name]] = value
     subprocess.run(
         ["pg_dump", "--format=custom", "--no-owner", "--file", target],
         env=environment,
