@@ -56,7 +56,7 @@ lint: venv
 	shellcheck scripts/*.sh molecule/images/*.sh bench/*.sh .ci/run
 
 unit: venv
-	pytest -q tests
+	pytest -q -n 2 tests
 
 molecule: venv images
 	scripts/molecule-parallel.sh $(SCENARIOS)
