@@ -428,7 +428,9 @@ def test_garbage_collection_removes_deleted_runs_and_their_artifacts(host):
     if settings(host)["artifacts"] == "s3":
         left = [item["key"] for item in bucket_objects(host) if run_id in item["key"]]
     else:
-        left = host.run(f"find /var/lib/mlflow/artifacts -path '*{run_id}*'").stdout.split()
+        # MLflow deletes the run's artifacts/ folder and leaves its empty parent.
+        found = f"find /var/lib/mlflow/artifacts -path '*{run_id}*' -not -type d"
+        left = host.run(found).stdout.split()
     assert left == [], left
 
 
