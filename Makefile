@@ -57,7 +57,7 @@ lint: venv
 	shellcheck scripts/*.sh molecule/images/*.sh bench/*.sh .ci/run
 
 unit: venv
-	pytest -q -n 2 tests
+	pytest -q -n 2 --dist loadgroup tests
 
 molecule: venv images
 	scripts/molecule-parallel.sh $(SCENARIOS)
@@ -75,7 +75,7 @@ lab: venv
 	@echo "MLflow UI:     https://127.0.0.1:8443  (user admin, password in .credentials/mlflow/admin;"
 	@echo "               the lab CA to trust: .credentials/tls/ca.crt)"
 	@echo "Student shell: CONTAINERS_CONF=$(CONTAINERS_CONF) podman exec -it lab-seat1 su - ada"
-	@echo "Readiness:     reports/readiness.md; the UI in a browser: reports/mlflow-ui.png"
+	@echo "Readiness:     reports/readiness.md; the UI in a browser: reports/mlflow-ui.png, reports/mlflow-ui-model.png"
 
 lab-down: venv
 	ansible-playbook -i $(LAB_INVENTORY) playbooks/lab.yml -e lab_state=absent

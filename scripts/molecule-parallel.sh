@@ -13,10 +13,14 @@ logs=.cache/molecule
 mkdir -p "$logs"
 
 declare -A started status
+# molecule looks for a scenario named "default" to share state with and,
+# finding none (this project has none by design), logs a CRITICAL "glob
+# failed" line before going on; that line alone is dropped from the log.
 run() {
   local scenario=$1
   started[$scenario]=$SECONDS
-  molecule test -s "$scenario" >"$logs/$scenario.log" 2>&1 &
+  (molecule test -s "$scenario" 2>&1 \
+    | grep -v "^CRITICAL 'molecule/default/molecule.yml' glob failed" >"$logs/$scenario.log") &
   pids[$!]=$scenario
 }
 report() {

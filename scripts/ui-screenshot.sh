@@ -2,13 +2,16 @@
 # The MLflow web UI of the local virtual classroom (`make lab`), in a real
 # browser: headless Chromium from Debian's packages, driven by playwright-core
 # (scripts/ui-screenshot/), trusting only the lab CA (a throw-away NSS
-# database), logs in as the admin and opens the experiments page. Saves
-# reports/mlflow-ui.png and fails unless the page shows the class experiment.
-#   scripts/ui-screenshot.sh [URL] [EXPERIMENT]
+# database), logs in as the admin and opens the experiments page, then the
+# Model Registry's page of the demo's model. Saves reports/mlflow-ui.png and
+# reports/mlflow-ui-model.png, and fails unless they show the instructor's
+# demo experiment and the model's alias `champion` (lab_demo).
+#   scripts/ui-screenshot.sh [URL] [EXPERIMENT] [MODEL]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url=${1:-https://127.0.0.1:8443}
-experiment=${2:-iris-classification}
+experiment=${2:-iris-demo}
+model=${3:-iris-classifier}
 ca=.credentials/tls/ca.crt
 password_file=.credentials/mlflow/admin
 
@@ -44,9 +47,10 @@ certutil -A -t "C,," -n mlops-lab-ca -i "$ca" -d "sql:$profile/home/.pki/nssdb"
 
 mkdir -p reports
 if HOME="$profile/home" MLFLOW_USER=admin MLFLOW_PASSWORD="$(cat "$password_file")" \
-  timeout 180 node "$driver/screenshot.mjs" "$url" "$experiment" "$PWD/reports/mlflow-ui.png"; then
-  echo "The MLflow UI at $url shows $experiment over HTTPS (lab CA trusted): reports/mlflow-ui.png"
+  timeout 180 node "$driver/screenshot.mjs" "$url" "$experiment" "$model" "$PWD/reports/mlflow-ui.png"; then
+  echo "The MLflow UI at $url shows $experiment and $model@champion over HTTPS (lab CA trusted):"
+  echo "  reports/mlflow-ui.png, reports/mlflow-ui-model.png"
 else
-  echo "The MLflow UI at $url does not show $experiment; see reports/mlflow-ui.png" >&2
+  echo "The MLflow UI at $url does not show $experiment and $model@champion; see reports/mlflow-ui*.png" >&2
   exit 1
 fi

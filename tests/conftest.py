@@ -19,22 +19,28 @@ ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_di
 
 
 class PlaybookRun:
-    def __init__(self, completed):
+    def __init__(self, completed, host=None):
+        """The run as `host` saw it (None: localhost, or the first host of each task)."""
         self.rc = completed.returncode
         self.stdout = completed.stdout
         self.stderr = completed.stderr
         # The report, without what other callbacks print after it.
         report, _ = json.JSONDecoder().raw_decode(completed.stdout, completed.stdout.index("{"))
-        # One entry per task, in order: (task name, result on localhost, or
-        # on the first host that ran it).
-        self.tasks = [
-            (
-                task["task"]["name"],
-                task["hosts"].get("localhost") or next(iter(task["hosts"].values()), {}),
-            )
-            for play in report["plays"]
-            for task in play["tasks"]
-        ]
+        tasks = [task for play in report["plays"] for task in play["tasks"]]
+        # One entry per task, in order: (task name, result).
+        if host is None:
+            self.tasks = [
+                (
+                    task["task"]["name"],
+                    task["hosts"].get("localhost") or next(iter(task["hosts"].values()), {}),
+                )
+                for task in tasks
+            ]
+        else:
+            stats = report["stats"][host]
+            self.rc = 2 if stats["failures"] or stats["unreachable"] else 0
+            ran = [task for task in tasks if host in task["hosts"]]
+            self.tasks = [(task["task"]["name"], task["hosts"][host]) for task in ran]
 
     @property
     def failure(self):
@@ -75,25 +81,61 @@ def playbook(inventory, path, *args, cwd=None):
     )
 
 
+def role_play(role, variables=None):
+    return [
+        {
+            "name": f"Apply {role}",
+            "hosts": "all",
+            "gather_facts": False,
+            "vars": variables or {},
+            "roles": [{"role": role}],
+        }
+    ]
+
+
+@pytest.fixture(scope="session")
+def run_role_cases(tmp_path_factory):
+    """Apply one role in check mode to many cases in one ansible-playbook run.
+
+    Each case is a host of its own (a local connection) whose host variables
+    are the case's, so a case that fails stops only itself; one start of
+    Ansible serves them all. Returns {case: PlaybookRun as that host saw it};
+    the same cases are run once per test session (and xdist worker).
+    """
+    done = {}
+
+    def run(role, cases, tags=None):
+        key = json.dumps([role, cases, tags], sort_keys=True, default=str)
+        if key not in done:
+            folder = tmp_path_factory.mktemp(role)
+            names = {case: f"case{index}" for index, case in enumerate(cases)}
+            hosts = {
+                names[case]: {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": sys.executable,
+                    **variables,
+                }
+                for case, variables in cases.items()
+            }
+            inventory = folder / "inventory.yml"
+            inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+            play = folder / "play.yml"
+            play.write_text(yaml.safe_dump(role_play(role)))
+            args = ["--check", "--forks", "4"] + (["--tags", tags] if tags else [])
+            completed = playbook(inventory, play, *args, cwd=folder)
+            done[key] = {case: PlaybookRun(completed, host) for case, host in names.items()}
+        return done[key]
+
+    return run
+
+
 @pytest.fixture
 def run_role(tmp_path):
     """Apply one role to localhost in check mode with the given variables."""
 
     def run(role, variables, tags=None):
         play = tmp_path / "play.yml"
-        play.write_text(
-            yaml.safe_dump(
-                [
-                    {
-                        "name": f"Apply {role}",
-                        "hosts": "localhost",
-                        "gather_facts": False,
-                        "vars": variables,
-                        "roles": [{"role": role}],
-                    }
-                ]
-            )
-        )
+        play.write_text(yaml.safe_dump(role_play(role, variables)))
         args = ["-c", "local", "--check", *LOCAL_PYTHON] + (["--tags", tags] if tags else [])
         return PlaybookRun(playbook("localhost,", play, *args, cwd=tmp_path))
 

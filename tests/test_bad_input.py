@@ -136,10 +136,13 @@ BAD_INPUT = {
 }
 
 
+# One worker runs the cases, in one batch (run_role_cases).
+@pytest.mark.xdist_group("roles-bad-input")
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
-def test_bad_input_fails_first_and_names_the_variable(run_role, case):
-    role, variables, named = BAD_INPUT[case]
-    run = run_role(role, variables)
+def test_bad_input_fails_first_and_names_the_variable(run_role_cases, case):
+    role, _, named = BAD_INPUT[case]
+    cases = {name: variables for name, (other, variables, _) in BAD_INPUT.items() if other == role}
+    run = run_role_cases(role, cases)[case]
     run.assert_rejected(named)
     assert "hunter2" not in run.stdout + run.stderr
 

@@ -3,9 +3,14 @@ with a message that names the variable. Runs the role in check mode on
 localhost (see conftest.py)."""
 
 import pytest
+from conftest import ROOT
 
-# The lab-wide setting the shipped files/course/uv.lock was made for.
-LAB = {"mlops_course_excluded_packages": ["sentence-transformers"]}
+# The lab-wide settings: the course content, and the exclusion the shipped
+# files/course/uv.lock was made for.
+LAB = {
+    "mlops_course_content_dir": str(ROOT / "files/course"),
+    "mlops_course_excluded_packages": ["sentence-transformers"],
+}
 ADA = {"user": "ada", "name": "Ada Lovelace", "email": "ada@example.edu"}
 TOKEN = "glpat-Secret-Token-123"
 
@@ -132,10 +137,13 @@ BAD_INPUT = {
 }
 
 
+# One worker runs the cases, in one batch (run_role_cases).
+@pytest.mark.xdist_group("mlops_course-bad-input")
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
-def test_bad_input_fails_first_and_names_the_variable(run_role, case):
-    variables, named = BAD_INPUT[case]
-    run = run_role("mlops_course", {**LAB, **variables})
+def test_bad_input_fails_first_and_names_the_variable(run_role_cases, case):
+    cases = {name: {**LAB, **variables} for name, (variables, _) in BAD_INPUT.items()}
+    run = run_role_cases("mlops_course", cases)[case]
+    named = BAD_INPUT[case][1]
     run.assert_rejected(named)
 
 

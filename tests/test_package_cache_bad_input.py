@@ -117,10 +117,12 @@ BAD_INPUT = {
 }
 
 
+# One worker runs the cases, in one batch (run_role_cases).
+@pytest.mark.xdist_group("package_cache-bad-input")
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
-def test_bad_input_fails_first_and_names_the_variable(run_role, case):
-    variables, named = BAD_INPUT[case]
-    run_role("package_cache", variables).assert_rejected(named)
+def test_bad_input_fails_first_and_names_the_variable(run_role_cases, case):
+    cases = {name: variables for name, (variables, _) in BAD_INPUT.items()}
+    run_role_cases("package_cache", cases)[case].assert_rejected(BAD_INPUT[case][1])
 
 
 def test_defaults_pass_validation(run_role):

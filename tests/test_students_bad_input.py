@@ -92,10 +92,13 @@ BAD_INPUT = {
 }
 
 
+# One worker runs the cases, in one batch (run_role_cases).
+@pytest.mark.xdist_group("students-bad-input")
 @pytest.mark.parametrize("case", BAD_INPUT, ids=list(BAD_INPUT))
-def test_bad_input_fails_first_and_names_the_variable(run_role, case):
-    variables, named = BAD_INPUT[case]
-    run = run_role("students", variables)
+def test_bad_input_fails_first_and_names_the_variable(run_role_cases, case):
+    cases = {name: variables for name, (variables, _) in BAD_INPUT.items()}
+    run = run_role_cases("students", cases)[case]
+    named = BAD_INPUT[case][1]
     run.assert_rejected(named)
 
 

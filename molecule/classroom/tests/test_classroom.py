@@ -1,12 +1,15 @@
 """After site.yml and the readiness check, the lab server holds a run from
 every student of every seat, each logged under the student's own account.
 The class runs the private permission model, with grace as instructor; the
-side effect lost ada's password and rotated the admin's before the check."""
+side effect lost ada's password and rotated the admin's before the check,
+then reset ada's project and offboarded barbara (not in STUDENTS)."""
 
 import json
 import os
 import pathlib
 import shlex
+import subprocess
+import tarfile
 
 import pytest
 
@@ -20,6 +23,17 @@ def password_of(user):
     """A student's generated MLflow password, as the control node keeps it."""
     text = (EPHEMERAL / ".credentials" / "mlflow" / "students" / user).read_text()
     return text.split(" salt=")[0].strip()
+
+
+def report_results(name):
+    """{task name: [results]} of a recorded run (molecule/shared/rerun.yml)."""
+    text = (EPHEMERAL / name).read_text()
+    report, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
+    results = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            results.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+    return results
 
 
 QUERY = """
@@ -74,6 +88,7 @@ def test_every_student_logged_a_readiness_run_tagged_with_the_seat(server):
         "ada": "classroom-seat1",
         "grace": "classroom-seat1",
         "alan": "classroom-seat2",
+        "barbara": "classroom-seat2",
     }
 
 
@@ -97,13 +112,11 @@ def test_the_rotated_admin_password_replaced_the_old_one(server):
 
 def test_the_rerun_set_the_lost_and_the_rotated_password_again():
     text = (EPHEMERAL / "rerun.json").read_text()
-    report, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
     messages = [
         result.get("msg", "")
-        for play in report["plays"]
-        for task in play["tasks"]
-        if task["task"]["name"].endswith("Report what changed in the MLflow accounts")
-        for result in task["hosts"].values()
+        for name, results in report_results("rerun.json").items()
+        if name.endswith("Report what changed in the MLflow accounts")
+        for result in results
     ]
     assert messages == [
         "password set again: admin, ada; permissions revoked: alan:iris-classification-ada"
@@ -207,17 +220,10 @@ def test_a_seat_reaches_the_server_over_https_trusting_only_the_lab_ca(host):
 
 def test_the_readiness_check_limited_to_a_seat_covers_that_seat_and_fails_for_it():
     """side_effect.yml broke alan's venv and checked his seat alone."""
-    text = (EPHEMERAL / "verify-limited.json").read_text()
-    report, _ = json.JSONDecoder().raw_decode(text, text.index("{"))
-    results = {
-        task["task"]["name"]: result
-        for play in report["plays"]
-        for task in play["tasks"]
-        for result in task["hosts"].values()
-    }
-    table = "\n".join(results["Show the readiness table"]["msg"])
+    results = report_results("verify-limited.json")
+    table = "\n".join(results["Show the readiness table"][0]["msg"])
     assert "classroom-seat2" in table and "classroom-seat1" not in table, table
-    failure = results["Fail when a seat is not ready"]
+    failure = results["Fail when a seat is not ready"][0]
     assert failure.get("failed") and "classroom-seat2/alan" in failure["msg"], failure
 
 
@@ -231,3 +237,102 @@ def test_the_class_report_counts_each_students_runs():
     assert set(rows) == STUDENTS, rows
     assert rows["ada"][1] == "1" and 0.5 < float(rows["ada"][3]) <= 1.0, rows["ada"]
     assert rows["alan"][1:] == ["0", "-", "-"], rows["alan"]
+
+
+DEMO_RUNS = {"demo-c0.01", "demo-c0.1", "demo-c1", "demo-c10"}
+
+
+def test_the_demo_was_made_once_by_the_instructor(server):
+    """site.yml made grace's demo at converge; idempotence and the re-run added nothing."""
+    runs = runs_of(server, "iris-demo")
+    names = sorted(run["info"]["run_name"] for run in runs)
+    assert names == sorted(DEMO_RUNS), names
+    assert {run["info"]["user_id"] for run in runs} == {"grace"}
+    assert {run["info"]["status"] for run in runs} == {"FINISHED"}
+    accuracy = {
+        run["info"]["run_id"]: {m["key"]: m["value"] for m in run["data"]["metrics"]}["accuracy"]
+        for run in runs
+    }
+    model = api(server, "registered-models/get?name=iris-classifier")
+    assert model["status"] == 200, model
+    versions = api(server, "model-versions/search?filter=name%3D%27iris-classifier%27")
+    by_version = {v["version"]: v["run_id"] for v in versions["body"]["model_versions"]}
+    assert sorted(by_version.values()) == sorted(accuracy), by_version
+    aliases = {a["alias"]: a["version"] for a in model["body"]["registered_model"]["aliases"]}
+    assert accuracy[by_version[aliases["champion"]]] == max(accuracy.values()), aliases
+    # A student reads the demo in the private model too, but cannot log to it.
+    ada = ("ada", password_of("ada"))
+    demo = api(server, "experiments/get-by-name?experiment_name=iris-demo", auth=ada)
+    assert demo["status"] == 200, demo
+    assert create_run(server, demo, auth=ada)["status"] == 403
+    demo_task = "Run the missing demo runs and registrations, as the instructor"
+    rerun = report_results("rerun.json")[demo_task]
+    assert [result.get("changed") for result in rerun if not result.get("skipped")] == [False]
+
+
+def test_the_reset_kept_adas_work_and_gave_back_a_working_project(host):
+    if host.backend.get_hostname() != "classroom-seat1":
+        pytest.skip("seat checks")
+    message = report_results("reset.json")["Say where the student's files are"][0]["msg"]
+    kept = message.split("(everything but .git and data/, which stayed): ")[1].split(" ")[0]
+    assert kept.startswith("/home/ada/mlops-course-reset-"), message
+    print(message)
+    folder = host.file(kept)
+    assert (folder.user, folder.mode) == ("ada", 0o700)
+    # What ada added is where the reset said, as she left it.
+    assert host.file(f"{kept}/notes.md").content_string == "ada's notes\n"
+    assert not host.file(f"{kept}/src").exists  # she had deleted it
+    # Her commit is in the history; the course's files are back.
+    project = "/home/ada/mlops-course"
+    log = host.check_output(f"runuser -u ada -- git -C {project} log --format=%s")
+    assert "ada's change before the reset" in log.splitlines(), log
+    git = f"runuser -u ada -- git -C {project}"
+    committed = host.check_output(f"{git} show HEAD:src/models/train.py")
+    assert "# ada: try a smaller C next" in committed
+    assert host.file(f"{project}/src/models/train.py").exists
+    assert host.file(f"{project}/.venv/bin/python").is_symlink
+
+
+def test_the_reset_project_trained_again(server):
+    """side_effect.yml ran train.py as ada in the project the reset gave back."""
+    runs = runs_of(server, "iris-classification-ada")
+    assert "after-reset" in [run["info"].get("run_name") for run in runs]
+
+
+OFFBOARD = EPHEMERAL / "offboard" / "barbara"
+
+
+def test_the_offboard_archive_restores_barbaras_project(tmp_path):
+    assert OFFBOARD.stat().st_mode & 0o777 == 0o700
+    manifest = json.loads((OFFBOARD / "manifest.json").read_text())
+    sizes = {path.name: path.stat().st_size for path in OFFBOARD.iterdir()}
+    print(f"barbara's archive: {sum(sizes.values())} bytes {sizes}")
+    clone = tmp_path / "project"
+    bundle = OFFBOARD / "classroom-seat2.bundle"
+    subprocess.run(["git", "clone", "--quiet", str(bundle), str(clone)], check=True)
+    log = subprocess.run(
+        ["git", "-C", str(clone), "log", "--format=%s"], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+    assert "barbara's work" in log, log
+    assert (clone / "src/models/liskov.py").read_text() == "print('abstraction')\n"
+    with tarfile.open(OFFBOARD / "classroom-seat2-untracked.tar") as archive:
+        assert "draft.txt" in archive.getnames()
+    runs = json.loads((OFFBOARD / "mlflow-runs.json").read_text())["runs"]
+    assert manifest["mlflow"]["runs"] == len(runs) >= 1
+    assert manifest["seats"]["classroom-seat2"]["commits"] == len(log)
+
+
+def test_offboarding_removed_the_accounts_only_when_asked(host):
+    """The first run archived only (side_effect.yml then found the account);
+    the second, with offboard_remove, took the seat and MLflow accounts."""
+    first = report_results("offboard.json")
+    assert all(result.get("skipped") for result in first["Remove the accounts and their homes"])
+    second = report_results("offboard-remove.json")
+    assert any(result.get("changed") for result in second["Remove the accounts and their homes"])
+    if host.backend.get_hostname() == "classroom-seat2":
+        assert not host.user("barbara").exists
+        assert not host.file("/home/barbara").exists
+        assert host.user("alan").exists
+    if host.backend.get_hostname() == "classroom-server":
+        assert api(host, "users/get?username=barbara")["status"] == 404
+        assert api(host, "users/get?username=alan")["status"] == 200
