@@ -47,13 +47,10 @@ def finished_runs():
 
 
 def registered_versions():
-    """{run id: version} of the model's versions; None when there is no model."""
-    try:
-        client.get_registered_model(model)
-    except MlflowException as error:
-        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
-            return None
-        raise
+    """{run id: version} of the model's versions (none before the first).
+
+    A search, not a lookup: with basic-auth, asking for a model that does not
+    exist yet is refused (403) rather than not found."""
     return {
         version.run_id: version.version
         for version in client.search_model_versions(f"name = '{model}'")
@@ -77,7 +74,7 @@ for entry in sweep:
 if not dry_run:
     runs = finished_runs()
 
-versions = registered_versions() or {}
+versions = registered_versions()
 for entry in sweep:
     run = runs.get(entry["name"])
     if run is None or run.info.run_id not in versions:
