@@ -21,7 +21,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 export NO_COLOR := 1
 
-.PHONY: help host-deps venv images lint unit molecule test lab lab-down lock bench clean
+.PHONY: help host-deps venv images lint unit checks molecule test lab lab-down lock bench clean
 
 help:
 	@echo "make lab        bring up the local virtual classroom and check it"
@@ -62,7 +62,13 @@ unit: venv
 molecule: venv images
 	scripts/molecule-parallel.sh $(SCENARIOS)
 
-test: lint unit molecule
+# The test images build (mostly downloads) beside lint and the fast tests.
+test: venv
+	$(MAKE) --no-print-directory -j2 checks images
+	$(MAKE) --no-print-directory molecule
+
+checks: lint
+	$(MAKE) --no-print-directory unit
 
 # The local virtual classroom: containers, site.yml, readiness check.
 lab: venv
