@@ -4,7 +4,7 @@ Usage: offboard_check.py FOLDER
 
 FOLDER (offboard/<user>/ on the control node) holds, per seat,
 <seat>.bundle and <seat>-untracked.tar, and mlflow-runs.json. Each bundle
-must verify and clone into a repository with at least one commit, each tar
+must clone (bare) into a repository with at least one commit, each tar
 must list, the export must parse. Only then is FOLDER/manifest.json written
 (sizes, sha256, commits, files, runs); it is removed first, so a failed
 check leaves none. Prints the manifest as one JSON line.
@@ -42,10 +42,11 @@ for bundle in sorted(folder.glob("*.bundle")):
     seat = bundle.name.removesuffix(".bundle")
     untracked = folder / f"{seat}-untracked.tar"
     with tempfile.TemporaryDirectory() as scratch:
-        clone = pathlib.Path(scratch, "project")
-        git("clone", "--quiet", str(bundle), str(clone))
+        # Bare: the student's files are never written out on the control node.
+        clone = pathlib.Path(scratch, "project.git")
+        git("clone", "--bare", "--quiet", str(bundle), str(clone))
         commits = int(git("rev-list", "--count", "--all", cwd=clone))
-        branches = git("branch", "--remotes", "--format=%(refname:short)", cwd=clone).split()
+        branches = git("for-each-ref", "--format=%(refname:short)", "refs/heads", cwd=clone).split()
     with tarfile.open(untracked) as archive:
         files = [member.name for member in archive.getmembers() if member.isfile()]
     seats[seat] = {
