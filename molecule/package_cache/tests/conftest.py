@@ -1,12 +1,6 @@
-import pathlib
-import sys
-
 import pytest
 import testinfra
-
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "shared"))
-
-from podman_host import host  # noqa: E402, F401
+from podman_host import host  # noqa: F401
 
 # The platforms of molecule.yml: the cache and a seat on the same network.
 SERVER = "package_cache-server"
