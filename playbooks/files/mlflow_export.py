@@ -3,9 +3,10 @@
 Usage: mlflow_export.py API STUDENT EXPERIMENT...
 
 Run on the server against MLflow's REST API on loopback (API, like
-http://127.0.0.1:5000/api/2.0/mlflow), as the admin when
-MLFLOW_EXPORT_USERNAME and MLFLOW_EXPORT_PASSWORD are set (from the
-environment, never the command line). A student's runs are those in the
+http://127.0.0.1:5000/api/2.0/mlflow). With basic-auth, the first line of
+standard input is "<admin user>:<password>" (never the command line or the
+environment, which other local accounts can read); empty without auth.
+A student's runs are those in the
 given experiments whose user is the student (the seat account that logged
 them). For each: its name, status, times, params, the latest value of every
 metric, tags and the list of its artifacts (paths and sizes, not the files).
@@ -13,7 +14,6 @@ metric, tags and the list of its artifacts (paths and sizes, not the files).
 
 import base64
 import json
-import os
 import sys
 import urllib.error
 import urllib.parse
@@ -21,8 +21,8 @@ import urllib.request
 
 api, student, experiments = sys.argv[1], sys.argv[2], sys.argv[3:]
 headers = {"Content-Type": "application/json"}
-if os.environ.get("MLFLOW_EXPORT_USERNAME"):
-    token = f"{os.environ['MLFLOW_EXPORT_USERNAME']}:{os.environ['MLFLOW_EXPORT_PASSWORD']}"
+token = sys.stdin.readline().rstrip("\n")
+if token:
     headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
 
 

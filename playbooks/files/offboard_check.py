@@ -3,8 +3,9 @@
 Usage: offboard_check.py FOLDER
 
 FOLDER (offboard/<user>/ on the control node) holds, per seat,
-<seat>.bundle and <seat>-untracked.tar, and mlflow-runs.json. Each bundle
-must clone (bare) into a repository with at least one commit, each tar
+<seat>.bundle, <seat>-uncommitted.patch and <seat>-untracked.tar, and
+mlflow-runs.json. Each bundle must be a git bundle that clones (bare) into
+a repository with at least one commit, each patch must be there, each tar
 must list, the export must parse. Only then is FOLDER/manifest.json written
 (sizes, sha256, commits, files, runs); it is removed first, so a failed
 check leaves none. Prints the manifest as one JSON line.
@@ -41,6 +42,11 @@ seats = {}
 for bundle in sorted(folder.glob("*.bundle")):
     seat = bundle.name.removesuffix(".bundle")
     untracked = folder / f"{seat}-untracked.tar"
+    uncommitted = folder / f"{seat}-uncommitted.patch"
+    # git clone takes other things for a repository too (a "gitdir:" file).
+    with bundle.open("rb") as stream:
+        if stream.readline() not in (b"# v2 git bundle\n", b"# v3 git bundle\n"):
+            sys.exit(f"{bundle}: not a git bundle")
     with tempfile.TemporaryDirectory() as scratch:
         # Bare: the student's files are never written out on the control node.
         clone = pathlib.Path(scratch, "project.git")
@@ -53,6 +59,7 @@ for bundle in sorted(folder.glob("*.bundle")):
         "bundle": {"bytes": bundle.stat().st_size, "sha256": sha256(bundle)},
         "commits": commits,
         "branches": branches,
+        "uncommitted": {"bytes": uncommitted.stat().st_size, "sha256": sha256(uncommitted)},
         "untracked": {
             "bytes": untracked.stat().st_size,
             "sha256": sha256(untracked),

@@ -317,6 +317,10 @@ def test_the_offboard_archive_restores_barbaras_project(tmp_path):
     assert (clone / "src/models/liskov.py").read_text() == "print('abstraction')\n"
     with tarfile.open(OFFBOARD / "classroom-seat2-untracked.tar") as archive:
         assert "draft.txt" in archive.getnames()
+    # What she changed and never committed applies to the clone.
+    patch = OFFBOARD / "classroom-seat2-uncommitted.patch"
+    subprocess.run(["git", "-C", str(clone), "apply", str(patch)], check=True)
+    assert "# barbara: not committed yet" in (clone / "src/models/train.py").read_text()
     runs = json.loads((OFFBOARD / "mlflow-runs.json").read_text())["runs"]
     assert manifest["mlflow"]["runs"] == len(runs) >= 1
     assert manifest["seats"]["classroom-seat2"]["commits"] == len(log)
