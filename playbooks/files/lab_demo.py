@@ -80,7 +80,18 @@ for entry in sweep:
     if run is None or run.info.run_id not in versions:
         done["versions_registered"].append(entry["name"])
         if run is not None and not dry_run:
-            registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", model)
+            try:
+                registered = mlflow.register_model(f"runs:/{run.info.run_id}/model", model)
+            except MlflowException as error:
+                # Any account may create a registered model: a name taken
+                # first by someone else stops the demo, never serves it.
+                if error.error_code != "PERMISSION_DENIED":
+                    raise
+                sys.exit(
+                    f"lab_demo_model: {model} exists and this account may not add versions to it"
+                    " (someone else registered that name first); delete it as the MLflow admin"
+                    " or set another lab_demo_model"
+                )
             versions[run.info.run_id] = registered.version
 
 sweep_runs = [runs[entry["name"]] for entry in sweep if entry["name"] in runs]
