@@ -19,16 +19,20 @@ case $url in
   https://127.0.0.1:* | https://localhost:*) ;;
   *) echo "only the local classroom on loopback, got $url" >&2; exit 2 ;;
 esac
+# Only the packages of the missing commands: a Node.js from elsewhere
+# (with its own npm) conflicts with Debian's npm package.
+declare -A package_of=([chromium]=chromium [certutil]=libnss3-tools [node]=nodejs [npm]=npm)
+missing=()
 for needed in chromium certutil node npm; do
-  if ! command -v "$needed" >/dev/null; then
-    if [ "$(id -u)" -ne 0 ]; then
-      echo "missing $needed: apt-get install chromium libnss3-tools nodejs npm" >&2
-      exit 1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      chromium libnss3-tools nodejs npm >/dev/null
-  fi
+  command -v "$needed" >/dev/null || missing+=("${package_of[$needed]}")
 done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing commands: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 # playwright-core drives the browser; it downloads none of its own.
 driver=.cache/ui-screenshot
 if [ ! -e "$driver/node_modules/playwright-core/package.json" ]; then
