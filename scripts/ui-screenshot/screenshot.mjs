@@ -18,9 +18,10 @@ try {
     httpCredentials: { username: process.env.MLFLOW_USER, password: process.env.MLFLOW_PASSWORD },
     viewport: { width: 1400, height: 900 },
   });
-  const page = await context.newPage();
-  // Opens a page of the UI, waits for a text, saves a screenshot; false when the text never shows.
+  // Opens a view of the UI in a page of its own (a hash change in one page
+  // never reaches "networkidle"), waits for a text, saves a screenshot.
   const show = async (path, text, file) => {
+    const page = await context.newPage();
     await page.goto(`${url}/#/${path}`, { waitUntil: "networkidle", timeout: 60000 });
     const shown = page.getByText(text).first();
     const found = await shown.waitFor({ timeout: 30000 }).then(() => true, () => false);
