@@ -20,7 +20,7 @@ run() {
   local scenario=$1
   started[$scenario]=$SECONDS
   (molecule test -s "$scenario" 2>&1 \
-    | grep -v "^CRITICAL 'molecule/default/molecule.yml' glob failed" >"$logs/$scenario.log") &
+    | grep --line-buffered -v "^CRITICAL 'molecule/default/molecule.yml' glob failed" >"$logs/$scenario.log") &
   pids[$!]=$scenario
 }
 report() {
