@@ -7,7 +7,7 @@
 # venv and pip) and creates the student's account, then runs the rest as the
 # student. Differences from the seed, all forced by this lab's network:
 # - uv comes from the package index with pip (GitHub is unreachable here), at
-#   the version the uv role pins;
+#   the version the Ansible-provisioned seat runs (bench/provision_cold.sh);
 # - sentence-transformers is left out of `uv add ... --group ml` (its torch
 #   index is unreachable here; mlops_course_excluded_packages);
 # - uv must use the system's certificates (UV_SYSTEM_CERTS), as the uv role's

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by bench/provision_*.sh: fresh systemd containers, their network
-# counters, timed ansible-playbook runs and the result tables. Sourced, never
+# counters, timed ansible-playbook runs and the result tables; the playbook
+# runs and the log lines serve bench/mlflow_load.sh too. Sourced, never
 # run. Every container gets the bench-prov- prefix and the owner=bench-prov
 # label; bench_cleanup removes the ones this script started.
 
@@ -10,10 +11,6 @@ BENCH_LOGS=$BENCH_RESULTS/logs
 BENCH_IMAGE=${BENCH_IMAGE:-localhost/mlops-lab/debian12:latest}
 BENCH_NETWORK=${BENCH_NETWORK:-bench-prov-net}
 BENCH_LABEL=owner=bench-prov
-# uv's version as the uv role pins it, for the hand-run baseline.
-# shellcheck disable=SC2034
-BENCH_UV_VERSION=$(sed -n 's/^uv_version: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' \
-  "$BENCH_ROOT/roles/uv/defaults/main.yml")
 
 # Bounds: a task that hangs fails its host after BENCH_TASK_TIMEOUT seconds
 # (the others go on); a whole ansible-playbook run stops after
@@ -235,22 +232,27 @@ ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/
 }
 
 # bench_playbook LOG INVENTORY PLAYBOOK [ansible-playbook args...]: runs it
-# from the repository root (so ansible.cfg applies), output to LOG. The fact
-# cache is the scratch directory's, so that a fresh container never gets the
-# facts of an earlier one of the same name. Sets BENCH_WALL (seconds) and
-# BENCH_RECAP ("hosts ok changed unreachable failed"); returns the playbook's
-# exit code.
+# from the repository root (so ansible.cfg applies). LOG (NAME.json) gets
+# Ansible's JSON report (the ansible.posix.json callback: every task's start
+# and end, each host's results, the recap), written when the run ends;
+# NAME.log what it says on stderr. The fact cache is BENCH_FACTS, so that a
+# fresh container never gets the facts of an earlier one of the same name.
+# Sets BENCH_WALL (seconds) and BENCH_RECAP ("hosts ok changed unreachable
+# failed"); on failure prints what failed; returns the playbook's exit code.
 bench_playbook() {
   local log=$1 inventory=$2 playbook=$3 start rc=0
   shift 3
   start=$(bench_now)
+  # ANSIBLE_CALLBACKS_ENABLED: not ansible.cfg's profile_tasks, which would
+  # print after the report (the list may not be empty, and naming the stdout
+  # callback adds nothing).
   (
     cd "$BENCH_ROOT" &&
-      ANSIBLE_CACHE_PLUGIN_CONNECTION=${BENCH_FACTS:?} PROFILE_TASKS_TASK_OUTPUT_LIMIT=all \
-        ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 ANSIBLE_TASK_TIMEOUT=$BENCH_TASK_TIMEOUT \
-        timeout --kill-after 30 "$BENCH_PLAYBOOK_TIMEOUT" \
+      ANSIBLE_CACHE_PLUGIN_CONNECTION=${BENCH_FACTS:?} ANSIBLE_STDOUT_CALLBACK=ansible.posix.json \
+        ANSIBLE_CALLBACKS_ENABLED=ansible.posix.json ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 \
+        ANSIBLE_TASK_TIMEOUT=$BENCH_TASK_TIMEOUT timeout --kill-after 30 "$BENCH_PLAYBOOK_TIMEOUT" \
         ansible-playbook -i "$inventory" "$playbook" "$@"
-  ) >"$log" 2>&1 || rc=$?
+  ) >"$log" 2>"${log%.json}.log" || rc=$?
   if [[ $rc -eq 124 ]]; then
     bench_log "ansible-playbook stopped after ${BENCH_PLAYBOOK_TIMEOUT}s (BENCH_PLAYBOOK_TIMEOUT)"
   fi
@@ -258,8 +260,9 @@ bench_playbook() {
   BENCH_WALL=$(bench_elapsed "$start")
   BENCH_RECAP=$(python3 "$BENCH_ROOT/bench/report.py" recap --log "$log")
   if [[ $rc -ne 0 ]]; then
-    bench_log "ansible-playbook failed (rc $rc), see $log; its end:"
-    tail -n 30 "$log" >&2
+    bench_log "ansible-playbook failed (rc $rc), see $log and ${log%.json}.log:"
+    python3 "$BENCH_ROOT/bench/report.py" failures --log "$log" >&2
+    tail -n 10 "${log%.json}.log" >&2
   fi
   return "$rc"
 }
@@ -284,7 +287,7 @@ bench_table() {
 }
 
 # bench_tasks LOG NAME TITLE: top 10 tasks (NAME_tasks) and time per role
-# (NAME_roles) of a playbook log.
+# (NAME_roles) of a playbook's JSON report (bench_playbook's LOG).
 bench_tasks() {
   python3 "$BENCH_ROOT/bench/report.py" tasks --log "$1" --top 10 \
     --csv "$BENCH_RESULTS/$2_tasks.csv" --md "$BENCH_RESULTS/$2_tasks.md" \

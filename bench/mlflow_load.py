@@ -1,12 +1,11 @@
-"""A classroom's load on an MLflow tracking server, and the report of it.
+"""A classroom's load on an MLflow tracking server: the load only.
 
 Driven by bench/mlflow_load.sh; runs in its own venv with the same
-mlflow-skinny as the server's MLflow.
+mlflow-skinny as the server's MLflow. Its figures, as JSON, go to
+bench/report.py (`load`, `load-worse`), which makes every table.
 
     mlflow_load.py run --label ours-sqlite --url https://127.0.0.1:15001 \\
         --credentials DIR --out DIR/ours-sqlite.json
-    mlflow_load.py worse --results DIR ours-sqlite bare     # "yes" or "no" (p95)
-    mlflow_load.py report --results DIR --baseline bare --csv F.csv --md F.md
 
 `run`: K client processes (processes, so the clients' GIL is not the limit)
 wait at a barrier, then each does what the starter experiment does against
@@ -28,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import csv
 import json
 import math
 import multiprocessing
@@ -306,7 +304,12 @@ def cmd_run(cfg) -> None:
     summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts))
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     Path(cfg.out).write_text(json.dumps(summary, indent=2) + "\n")
-    print(render_table([summary], None))
+    print(
+        f"{cfg.label}: {summary['runs_completed']} runs done, {summary['runs_cut']} cut,"
+        f" {summary['requests']} requests, {summary['errors']} errors,"
+        f" p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms,"
+        f" {summary['wall_s']:.1f} s"
+    )
     for sample in (summary["error_samples"] + summary["failure_samples"])[:3]:
         print(f"  {sample[:160]}")
 
@@ -351,150 +354,6 @@ def ensure_experiment(url: str, auth: tuple[str, str] | None, name: str) -> str:
     return found["experiment"]["experiment_id"]
 
 
-# ---------------------------------------------------------------- report ---
-
-COLUMNS = [
-    ("server", "server", "{}"),
-    ("clients", "clients", "{}"),
-    ("runs_completed", "runs done", "{}"),
-    ("runs_cut", "cut", "{}"),
-    ("requests", "requests", "{}"),
-    ("errors", "errors", "{}"),
-    ("req_per_s", "req/s", "{:.1f}"),
-    ("runs_per_s", "runs/s", "{:.3f}"),
-    ("p50_ms", "p50 ms", "{:.1f}"),
-    ("p95_ms", "p95 ms", "{:.1f}"),
-    ("wall_s", "wall s", "{:.1f}"),
-]
-
-
-def rows(summaries: list[dict], baseline: dict | None) -> list[list[str]]:
-    out = []
-    for s in summaries:
-        row = [fmt.format(s[key]) for key, _, fmt in COLUMNS]
-        if baseline is not None:
-            row.append(f"{s['p95_ms'] / baseline['p95_ms']:.2f}" if baseline["p95_ms"] else "-")
-        out.append(row)
-    return out
-
-
-def render_table(summaries: list[dict], baseline: dict | None) -> str:
-    header = [title for _, title, _ in COLUMNS]
-    if baseline is not None:
-        header.append(f"p95 / {baseline['server']}")
-    body = rows(summaries, baseline)
-    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-    line = "  ".join(f"{{:>{w}}}" if i else f"{{:<{w}}}" for i, w in enumerate(widths))
-    text = [line.format(*header), line.format(*("-" * w for w in widths))]
-    text += [line.format(*row) for row in body]
-    return "\n".join(text)
-
-
-def render_endpoints(summaries: list[dict]) -> tuple[list[str], list[list[str]]]:
-    names = sorted({n for s in summaries for n in s["endpoints"]})
-    header = ["call"] + [f"{s['server']} n / p50 / p95 ms" for s in summaries]
-    body = []
-    for name in names:
-        row = [name]
-        for s in summaries:
-            e = s["endpoints"].get(name)
-            row.append(f"{e['requests']} / {e['p50_ms']:.1f} / {e['p95_ms']:.1f}" if e else "-")
-        body.append(row)
-    return header, body
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def load(results: str, order: list[str] | None) -> list[dict]:
-    found = {}
-    for path in sorted(Path(results).glob("*.json")):
-        summary = json.loads(path.read_text())
-        found[summary["server"]] = summary
-    names = [n for n in (order or []) if n in found] + sorted(set(found) - set(order or []))
-    return [found[n] for n in names]
-
-
-def cmd_worse(cfg) -> None:
-    found = {s["server"]: s for s in load(cfg.results, None)}
-    ours, base = found[cfg.ours], found[cfg.baseline]
-    print("yes" if ours["errors"] or ours["p95_ms"] > base["p95_ms"] else "no")
-
-
-def cmd_report(cfg) -> None:
-    summaries = load(cfg.results, cfg.order.split(",") if cfg.order else None)
-    if not summaries:
-        sys.exit(f"no results in {cfg.results}")
-    baseline = next((s for s in summaries if s["server"] == cfg.baseline), None)
-    comparisons = [
-        f"p95 {s['server']} / {baseline['server']}: {s['p95_ms']:.1f} / "
-        f"{baseline['p95_ms']:.1f} ms = {s['p95_ms'] / baseline['p95_ms']:.2f}"
-        f" (errors {s['errors']} vs {baseline['errors']})"
-        for s in summaries
-        if baseline and s is not baseline and baseline["p95_ms"]
-    ]
-    first = summaries[0]
-    load_line = (
-        f"Load: {first['clients']} concurrent client processes x {first['runs_per_client']} run(s)"
-        f", {first['metric_points']} metric points per run (one call each), deadline "
-        f"{first['deadline_s']:.0f} s per server (runs not finished by then: cut); latencies over"
-        " every HTTP request."
-    )
-    ep_header, ep_body = render_endpoints(summaries)
-    print(load_line)
-    print(render_table(summaries, baseline))
-    print()
-    print("\n".join(comparisons))
-    print()
-    print(render_table_plain(ep_header, ep_body))
-    for s in summaries:
-        for sample in (s["error_samples"] + s["failure_samples"])[:3]:
-            print(f"  {s['server']}: {sample[:160]}")
-
-    with open(cfg.csv, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        keys = [key for key, _, _ in COLUMNS]
-        extra = ["runs_failed", "clients_lost", "metric_points", "deadline_s"]
-        writer.writerow(keys + extra + [f"p95_vs_{cfg.baseline}", "description"])
-        for s in summaries:
-            ratio = s["p95_ms"] / baseline["p95_ms"] if baseline and baseline["p95_ms"] else ""
-            ratio = f"{ratio:.3f}" if ratio != "" else ""
-            writer.writerow([s[k] for k in keys + extra] + [ratio, s["description"]])
-
-    header = [title for _, title, _ in COLUMNS] + ([f"p95 / {cfg.baseline}"] if baseline else [])
-    md = [
-        "# MLflow server under a classroom load",
-        "",
-        load_line,
-        "",
-        markdown_table(header, rows(summaries, baseline)),
-        "",
-        *[f"- {c}" for c in comparisons],
-        "",
-        "## Servers",
-        "",
-        *[f"- **{s['server']}**: {s['description']}" for s in summaries],
-        "",
-        "## Per call",
-        "",
-        markdown_table(ep_header, ep_body),
-        "",
-    ]
-    if cfg.notes and Path(cfg.notes).exists():
-        md += [Path(cfg.notes).read_text().rstrip(), ""]
-    Path(cfg.md).write_text("\n".join(md))
-    print(f"\nwrote {cfg.csv} and {cfg.md}")
-
-
-def render_table_plain(header: list[str], body: list[list[str]]) -> str:
-    widths = [max(len(x) for x in col) for col in zip(header, *body, strict=True)]
-    line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([line.format(*header)] + [line.format(*row) for row in body])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -514,22 +373,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--warmup-points", type=int, default=2)
     run.add_argument("--out", required=True)
 
-    worse = sub.add_parser("worse", help="'yes' when OURS has errors or a higher p95")
-    worse.add_argument("--results", required=True)
-    worse.add_argument("ours")
-    worse.add_argument("baseline")
-
-    report = sub.add_parser("report", help="tables, CSV and Markdown")
-    report.add_argument("--results", required=True)
-    report.add_argument("--baseline", default="bare")
-    report.add_argument("--order", default="")
-    report.add_argument("--notes", help="Markdown appended to the report")
-    report.add_argument("--csv", required=True)
-    report.add_argument("--md", required=True)
-
     cfg = parser.parse_args(argv)
-    commands = {"run": cmd_run, "worse": cmd_worse, "report": cmd_report}
-    commands[cfg.command](cfg)
+    cmd_run(cfg)
 
 
 if __name__ == "__main__":

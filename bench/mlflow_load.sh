@@ -12,32 +12,38 @@
 #                    --default-artifact-root ./artifacts --host 0.0.0.0 --port 5000`
 # Then K=20 client processes on this machine make the starter experiment's
 # calls against one server at a time (bench/mlflow_load.py), each student with
-# their own account where auth is on. When ours has a worse p95 than bare (or
-# errors), or with BENCH_MLFLOW_EXTRA_ROWS=always, ours-sqlite is re-deployed by
-# the role and measured twice more, to show what dominates: with the auth
-# cache off (mlflow_server_auth_cache_ttl_seconds 0, MLflow's default), then
-# with basic-auth off.
-# Output: tables on stdout, bench/results/mlflow_load.{csv,md}. The containers
-# are removed at the end, also after a failure.
+# their own account where auth is on, while the peak memory of the server's
+# unit is sampled. When ours has a worse p95 than bare (or errors), or with
+# BENCH_MLFLOW_EXTRA_ROWS=always, ours-sqlite is re-deployed by the role with
+# one lever changed at a time and measured again, to show what dominates: the
+# auth cache off (mlflow_server_auth_cache_ttl_seconds 0, MLflow's default),
+# 4 workers, basic-auth off, and (once the role has it) sqlite without WAL.
+# The MLflow version and worker count are read from the deployed servers.
+# Output: tables on stdout (bench/report.py), bench/results/mlflow_load.{csv,md};
+# each ansible-playbook run's JSON report in .cache/bench/mlflow/<step>.json.
+# The containers are removed at the end, also after a failure.
 #
 # Run from anywhere: bench/mlflow_load.sh
 # Settings (environment): BENCH_MLFLOW_CLIENTS (20), BENCH_MLFLOW_RUNS (runs per
 # client, 1), BENCH_MLFLOW_POINTS (100), BENCH_MLFLOW_DEADLINE (s per server,
 # 60), BENCH_MLFLOW_TIMEOUT (s per request, 30), BENCH_MLFLOW_EXTRA_ROWS (the
-# two rows above: auto | always | never), BENCH_MLFLOW_KEEP=1 keeps the
-# containers for a look afterwards (the next run removes them, or:
+# lever rows above: auto | always | never; always), BENCH_MLFLOW_KEEP=1 keeps
+# the containers for a look afterwards (the next run removes them, or:
 # ansible-playbook -i bench/mlflow/inventory.yml bench/mlflow/containers.yml
 # -e bench_mlflow_state=absent).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$PWD
+# bench_playbook (Ansible's JSON report), bench_log, bench_elapsed.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source bench/lib.sh
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/molecule/containers.conf}"
 case ":$PATH:" in
   *":$ROOT/.venv/bin:"*) ;;
   *) export PATH="$ROOT/.venv/bin:$PATH" ;;
 esac
-export ANSIBLE_FORCE_COLOR=0 NO_COLOR=1 PY_COLORS=0
+export NO_COLOR=1 PY_COLORS=0
 
 CLIENTS=${BENCH_MLFLOW_CLIENTS:-20}
 RUNS=${BENCH_MLFLOW_RUNS:-1}
@@ -57,6 +63,10 @@ declare -A URL=(
   [ours-postgresql]=https://127.0.0.1:15002
   [bare]=http://127.0.0.1:15003
 )
+# The systemd unit of each server: the role's, and bench/mlflow/bare.yml's.
+declare -A UNIT=([ours-sqlite]=mlflow-server [ours-postgresql]=mlflow-server [bare]=mlflow-bare)
+ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-nocache,ours-sqlite-workers4
+ORDER+=,ours-sqlite-noauth,ours-sqlite-nowal
 WORK=$ROOT/.cache/bench/mlflow
 CREDENTIALS=$WORK/credentials
 # Our servers answer HTTPS with the lab CA the role makes here; the load's
@@ -64,51 +74,35 @@ CREDENTIALS=$WORK/credentials
 export MLFLOW_TRACKING_SERVER_CERT_PATH=$CREDENTIALS/tls/ca.crt
 LOAD_VENV=$ROOT/.cache/bench/mlflow-load-venv
 RESULTS=$ROOT/bench/results
-DEFAULTS=roles/mlflow_server/defaults/main.yml
-PIN=$(sed -n 's/^mlflow_server_version: *"\{0,1\}\([0-9][0-9.]*\)"\{0,1\} *$/\1/p' "$DEFAULTS")
-WORKERS=$(sed -n 's/^mlflow_server_workers: *\([0-9]*\) *$/\1/p' "$DEFAULTS")
-[ -n "$PIN" ] || { echo "cannot read mlflow_server_version from $DEFAULTS" >&2; exit 1; }
+RSS=$WORK/rss
 # ansible.cfg caches facts for an hour; these containers are new every run.
-export ANSIBLE_CACHE_PLUGIN_CONNECTION=$WORK/facts
-
-log() { printf '%(%H:%M:%S)T [mlflow-load] %s\n' -1 "$*"; }
+export BENCH_FACTS=$WORK/facts
 
 remove_containers() {
   podman rm --force --ignore --time 10 "${CONTAINERS[@]}" >/dev/null 2>&1 || true
   podman network rm --force "$NETWORK" >/dev/null 2>&1 || true
 }
 
-venv_pid=""
+sampler_pid=""
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ -n "$venv_pid" ]; then kill "$venv_pid" 2>/dev/null || true; fi
+  if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
   if [ "$KEEP" = 1 ] && [ "$rc" = 0 ]; then
-    log "kept the containers: ${CONTAINERS[*]}"
+    bench_log "mlflow-load: kept the containers: ${CONTAINERS[*]}"
   else
-    log "removing the containers"
+    bench_log "mlflow-load: removing the containers"
     remove_containers
     rm -rf "$WORK/bare"
   fi
-  [ "$rc" = 0 ] || log "FAILED (exit $rc); logs in $WORK"
+  [ "$rc" = 0 ] || bench_log "mlflow-load: FAILED (exit $rc); logs in $WORK"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Runs a command with its output in $WORK/<name>.log; shows the end on failure.
-logged() {
-  local name=$1
-  shift
-  if ! "$@" >"$WORK/$name.log" 2>&1; then
-    tail -n 40 "$WORK/$name.log" >&2
-    log "$name failed; full log: $WORK/$name.log"
-    return 1
-  fi
-}
-
-# The load generator's venv: the host's python3, pip, the server's MLflow pin.
+# The load generator's venv: the host's python3, pip, the servers' MLflow.
 setup_load_venv() {
   if [ "$(cat "$LOAD_VENV/.pin" 2>/dev/null)" = "$PIN" ]; then return 0; fi
   rm -rf "$LOAD_VENV"
@@ -138,24 +132,89 @@ for name, length in files.items():
 PY
 }
 
-playbook() {
-  ansible-playbook -i "$INVENTORY" "$@"
-}
-
 load() {
   "$LOAD_VENV/bin/python" bench/mlflow_load.py "$@"
 }
 
-# measure LABEL DESCRIPTION [run options]; the URL is that of the label's server.
+report() {
+  python3 bench/report.py "$@"
+}
+
+# deployed CONTAINER UNIT: "VERSION WORKERS" of the MLflow server running
+# there: the command of its unit (systemctl show) and that venv's mlflow.
+# WORKERS is "default" when the command sets none.
+deployed() {
+  local words i mlflow="" workers=default version
+  read -ra words <<<"$(podman exec "$1" systemctl show --property ExecStart --value "$2")"
+  for ((i = 0; i < ${#words[@]}; i++)); do
+    case ${words[i]} in
+      path=*) mlflow=${words[i]#path=} ;;
+      --workers) workers=${words[i + 1]} ;;
+    esac
+  done
+  [ -n "$mlflow" ] || { bench_log "mlflow-load: no ExecStart for $2 in $1" && return 1; }
+  # "mlflow, version 3.17.2"
+  version=$(podman exec "$1" "$mlflow" --version)
+  printf '%s %s\n' "${version##* }" "$workers"
+}
+
+# rss_sampler CONTAINER UNIT OUT: until killed, every second, the resident
+# memory (kB) of the unit's processes summed, as this host sees them (their
+# cgroup names the container and the unit); the peak so far in OUT.
+rss_sampler() {
+  local id pattern peak=0 kb key value _ cgroup
+  id=$(podman inspect --format '{{.Id}}' "$1")
+  pattern="libpod-$id/system.slice/$2.service"
+  while :; do
+    kb=0
+    while read -r cgroup; do
+      while read -r key value _; do
+        [ "$key" != VmRSS: ] || kb=$((kb + value))
+      done 2>/dev/null <"${cgroup%cgroup}status"
+    done < <(grep -lF "$pattern" /proc/[0-9]*/cgroup 2>/dev/null)
+    if [ "$kb" -gt "$peak" ]; then
+      peak=$kb
+      echo "$peak" >"$3"
+    fi
+    sleep 1
+  done
+}
+
+# measure LABEL DESCRIPTION [run options]: the load on the label's server
+# (ours-sqlite-* are ours-sqlite re-deployed), its unit's peak RSS meanwhile.
 measure() {
-  local label=$1 description=$2 server
+  local label=$1 description=$2 server rc=0
   shift 2
-  server=${label%-nocache}
-  server=${server%-noauth}
-  log "load on $label: $CLIENTS clients x $RUNS run(s), $POINTS points, deadline ${DEADLINE}s"
+  case $label in
+    ours-sqlite-*) server=ours-sqlite ;;
+    *) server=$label ;;
+  esac
+  bench_log "mlflow-load: $label: $CLIENTS clients x $RUNS run(s), $POINTS points, deadline ${DEADLINE}s"
+  rss_sampler "bench-mlflow-$server" "${UNIT[$server]}" "$RSS/$label" &
+  sampler_pid=$!
   load run --label "$label" --url "${URL[$server]}" --description "$description" \
     --clients "$CLIENTS" --runs "$RUNS" --points "$POINTS" --deadline "$DEADLINE" \
-    --timeout "$TIMEOUT" --out "$WORK/results/$label.json" "$@"
+    --timeout "$TIMEOUT" --out "$WORK/results/$label.json" "$@" || rc=$?
+  kill "$sampler_pid"
+  wait "$sampler_pid" 2>/dev/null || true
+  sampler_pid=""
+  return "$rc"
+}
+
+# lever SUFFIX EXTRA_VARS WHAT [run options]: ours-sqlite re-deployed by the
+# role with one setting changed, measured as ours-sqlite-SUFFIX; WHAT goes
+# into the notes.
+LEVERS=()
+lever() {
+  local label=ours-sqlite-$1 vars=$2 what=$3
+  shift 3
+  bench_log "mlflow-load: $label: re-deploying ours-sqlite with $vars"
+  bench_playbook "$WORK/$label.json" "$INVENTORY" playbooks/mlflow_server.yml \
+    --limit bench-mlflow-ours-sqlite --tags mlflow_server -e "$vars" || return 1
+  wait_health "${URL[ours-sqlite]}"
+  measure "$label" "ours-sqlite re-deployed by the role with \`$vars\`, otherwise the same;\
+ its database holds the runs of the rows before" "$@"
+  LEVERS+=("- \`$label\` (\`$vars\`): $what")
 }
 
 wait_health() {
@@ -166,46 +225,51 @@ wait_health() {
     fi
     sleep 2
   done
-  log "$1/health did not answer"
+  bench_log "mlflow-load: $1/health did not answer"
   return 1
 }
 
 start=$SECONDS
 mkdir -p "$WORK" "$RESULTS"
-log "removing leftovers of an earlier run"
+bench_log "mlflow-load: removing leftovers of an earlier run"
 remove_containers
-rm -rf "$WORK/results" "$WORK/facts" "$WORK/bare" "$CREDENTIALS" "$WORK"/*.log
-mkdir -p "$WORK/results" "$WORK/bare"
-
-setup_load_venv >"$WORK/load-venv.log" 2>&1 &
-venv_pid=$!
+rm -rf "$WORK/results" "$RSS" "$BENCH_FACTS" "$WORK/bare" "$CREDENTIALS" "$WORK"/*.log "$WORK"/*.json
+mkdir -p "$WORK/results" "$RSS" "$WORK/bare"
 
 podman image exists "$IMAGE" || molecule/images/build.sh debian12
 make_credentials
 
-log "starting ${CONTAINERS[*]}"
-logged containers playbook bench/mlflow/containers.yml
+bench_log "mlflow-load: starting ${CONTAINERS[*]}"
+bench_playbook "$WORK/containers.json" "$INVENTORY" bench/mlflow/containers.yml
 
-log "provisioning ours (sqlite, postgresql) and bare, side by side"
+bench_log "mlflow-load: provisioning ours (sqlite, postgresql) and bare, side by side"
 t0=$SECONDS
-logged ours playbook playbooks/mlflow_server.yml &
+bench_playbook "$WORK/ours.json" "$INVENTORY" playbooks/mlflow_server.yml &
 ours_pid=$!
-logged bare playbook bench/mlflow/bare.yml &
+bench_playbook "$WORK/bare.json" "$INVENTORY" bench/mlflow/bare.yml &
 bare_pid=$!
 ok=0
 wait "$ours_pid" || ok=1
 wait "$bare_pid" || ok=1
 [ "$ok" = 0 ] || exit 1
-log "servers up in $((SECONDS - t0))s"
 
-if ! wait "$venv_pid"; then
-  venv_pid=""
+# What runs, not what a file says: the MLflow of each server (the load's
+# client gets the same) and our worker count.
+found=$(deployed bench-mlflow-ours-sqlite "${UNIT[ours-sqlite]}")
+read -r PIN WORKERS <<<"$found"
+for server in ours-postgresql bare; do
+  found=$(deployed "bench-mlflow-$server" "${UNIT[$server]}")
+  if [ "${found%% *}" != "$PIN" ]; then
+    bench_log "mlflow-load: $server runs MLflow ${found%% *}, ours-sqlite $PIN"
+    exit 1
+  fi
+done
+setup_load_venv >"$WORK/load-venv.log" 2>&1 || {
   tail -n 20 "$WORK/load-venv.log" >&2
   exit 1
-fi
-venv_pid=""
+}
 provision_s=$((SECONDS - t0))
-log "servers up, with their accounts, in ${provision_s}s (containers included: $((SECONDS - start))s)"
+bench_log "mlflow-load: MLflow $PIN up, with its accounts and the load's venv, in ${provision_s}s (containers included: $((SECONDS - start))s)"
 
 ours_common="MLflow $PIN, role defaults as deployed by the lab: HTTPS through nginx, uvicorn --workers $WORKERS, basic-auth"
 ours_common+=" with one account per student (EDIT on the class experiment), proxied artifacts"
@@ -217,19 +281,25 @@ measure bare "MLflow $PIN, the seed's command: uvicorn with MLflow's default 4 w
 artifacts written by the client to ./artifacts of the server's working directory (a shared \
 disk here), transient unit without sandbox, sqlite"
 
-worse=$(load worse --results "$WORK/results" ours-sqlite bare)
+worse=$(report load-worse --results "$WORK/results" ours-sqlite bare)
 if [ "$EXTRA_ROWS" = always ] || { [ "$EXTRA_ROWS" = auto ] && [ "$worse" = yes ]; }; then
-  log "ours-sqlite: worse p95 than bare (or errors); measuring what dominates"
-  logged nocache playbook playbooks/mlflow_server.yml --limit bench-mlflow-ours-sqlite \
-    --tags mlflow_server -e '{"mlflow_server_auth_cache_ttl_seconds": 0}'
-  wait_health "${URL[ours-sqlite]}"
-  measure ours-sqlite-nocache "ours-sqlite re-deployed by the role with the auth cache off \
-(mlflow_server_auth_cache_ttl_seconds 0, MLflow's default), otherwise the same; its database \
-holds the runs of the rows above" --credentials "$CREDENTIALS/mlflow"
-  logged noauth playbook playbooks/mlflow_server.yml --limit bench-mlflow-ours-sqlite \
-    --tags mlflow_server -e '{"lab_mlflow_auth": false}'
-  measure ours-sqlite-noauth "ours-sqlite re-deployed by the role with basic-auth off \
-(lab_mlflow_auth false), otherwise the same; its database holds the runs of the rows above"
+  bench_log "mlflow-load: the levers of ours-sqlite, one at a time (worse p95 than bare, or errors: $worse)"
+  lever nocache '{"mlflow_server_auth_cache_ttl_seconds": 0}' "the auth cache off (MLflow's \
+default): every call of a student checks the password hash again" --credentials "$CREDENTIALS/mlflow"
+  if [ "$WORKERS" != 4 ]; then
+    lever workers4 '{"mlflow_server_workers": 4}' "4 uvicorn workers (the bare command's count) \
+instead of $WORKERS: more requests served at once, each worker's own auth cache and memory" \
+      --credentials "$CREDENTIALS/mlflow"
+  fi
+  lever noauth '{"lab_mlflow_auth": false}' "basic-auth off: no password check, no permission \
+reads from the auth database"
+  # The role's interface decides whether this lever exists yet.
+  if grep -q mlflow_server_sqlite_wal roles/mlflow_server/defaults/main.yml; then
+    lever nowal '{"mlflow_server_sqlite_wal": false}' "the tracking and auth sqlite databases in \
+sqlite's default rollback journal instead of WAL: while a writer commits, readers of that database \
+wait, and each commit rewrites pages through the journal; with WAL, readers go on beside the one \
+writer and a commit appends to the log" --credentials "$CREDENTIALS/mlflow"
+  fi
 fi
 load_s=$((SECONDS - t0))
 
@@ -242,9 +312,9 @@ notes=$WORK/notes.md
 cat >"$notes" <<EOF
 ## Fairness
 
-- Workers: ours runs \`--workers $WORKERS\` (mlflow_server_workers), the bare command MLflow's
-  default of 4 uvicorn workers. This machine has $(nproc) cores, shared with the $CLIENTS client
-  processes (and whatever else runs on it).
+- Workers: ours runs \`--workers $WORKERS\` (mlflow_server_workers, as deployed), the bare command
+  MLflow's default of 4 uvicorn workers. This machine has $(nproc) cores, shared with the $CLIENTS
+  client processes (and whatever else runs on it).
 - TLS: ours is reached over HTTPS through the role's nginx (which proxies to MLflow on
   loopback), the bare command over plain HTTP.
 - Auth: ours has basic-auth on (the lab default), the bare command none. MLflow $PIN checks the
@@ -266,9 +336,15 @@ cat >"$notes" <<EOF
 ## Run
 
 - Provisioning (the three servers side by side, after the containers; accounts included):
-  ${provision_s} s; load (all rows, warm-ups included): ${load_s} s.
+  ${provision_s} s; load (all rows, warm-ups and re-deploys included): ${load_s} s.
+- Server RSS: the resident memory of the MLflow unit's processes (ours: mlflow-server.service, not
+  nginx or PostgreSQL; bare: its transient unit), summed, peak of one sample a second during the
+  row's warm-up and load; the unit's memory limit on ours is MemoryMax (mlflow_server_memory_max).
 EOF
-load report --results "$WORK/results" --baseline bare --notes "$notes" \
-  --order ours-sqlite,ours-postgresql,bare,ours-sqlite-nocache,ours-sqlite-noauth \
-  --csv "$RESULTS/mlflow_load.csv" --md "$RESULTS/mlflow_load.md"
-log "done in $((SECONDS - start))s (provisioning ${provision_s}s, load ${load_s}s)"
+if [ "${#LEVERS[@]}" -gt 0 ]; then
+  printf '\n## Levers\n\nours-sqlite re-deployed by the role with one setting changed, then loaded again:\n\n' >>"$notes"
+  printf '%s\n' "${LEVERS[@]}" >>"$notes"
+fi
+report load --results "$WORK/results" --rss "$RSS" --baseline bare --target ours-sqlite \
+  --notes "$notes" --order "$ORDER" --csv "$RESULTS/mlflow_load.csv" --md "$RESULTS/mlflow_load.md"
+bench_log "mlflow-load: done in $((SECONDS - start))s (provisioning ${provision_s}s, load ${load_s}s)"

@@ -51,7 +51,7 @@ cold_ansible() {
   bench_log "cold: playbooks/workstations.yml on $seat ($label)"
   rx0=$(bench_counter "$seat" rx)
   tx0=$(bench_counter "$seat" tx)
-  bench_playbook "$BENCH_LOGS/$name.log" "$inventory" playbooks/workstations.yml
+  bench_playbook "$BENCH_LOGS/$name.json" "$inventory" playbooks/workstations.yml
   ansible_wall=$BENCH_WALL
   ansible_rx=$(($(bench_counter "$seat" rx) - rx0))
   ansible_tx=$(($(bench_counter "$seat" tx) - tx0))
@@ -67,12 +67,14 @@ fi
 # Last of the Ansible runs: this seat goes on to bench/provision_rerun.sh.
 cold_ansible "$ansible_seat" "$state/hosts.yml" "ansible over podman" provision_cold_ansible
 
-bench_log "cold: bench/baseline_lab1.sh on $baseline_seat"
+# The baseline installs the uv that the converged seat runs.
+read -r _ uv_version _ < <(podman exec "$ansible_seat" uv --version)
+bench_log "cold: bench/baseline_lab1.sh on $baseline_seat (uv $uv_version)"
 podman cp "$BENCH_ROOT/bench/baseline_lab1.sh" "$baseline_seat:/root/baseline_lab1.sh"
 rx0=$(bench_counter "$baseline_seat" rx)
 start=$(bench_now)
 if ! timeout --kill-after 30 "$BENCH_PLAYBOOK_TIMEOUT" podman exec "$baseline_seat" \
-  bash /root/baseline_lab1.sh "$student" "$BENCH_UV_VERSION" \
+  bash /root/baseline_lab1.sh "$student" "$uv_version" \
   >"$BENCH_LOGS/provision_cold_baseline.log" 2>&1; then
   bench_log "the baseline failed, see $BENCH_LOGS/provision_cold_baseline.log; its end:"
   tail -n 30 "$BENCH_LOGS/provision_cold_baseline.log" >&2
@@ -99,10 +101,10 @@ bench_table provision_cold "Cold provisioning of one seat, one student (fresh co
 python3 "$BENCH_ROOT/bench/report.py" phases --log "$BENCH_LOGS/provision_cold_baseline.log" \
   --csv "$BENCH_RESULTS/provision_cold_baseline_phases.csv"
 bench_table provision_cold_baseline_phases "Where the baseline's time goes (bench/baseline_lab1.sh)"
-bench_tasks "$BENCH_LOGS/provision_cold_ansible.log" provision_cold \
+bench_tasks "$BENCH_LOGS/provision_cold_ansible.json" provision_cold \
   "Where Ansible's cold run goes (podman connection)"
 if [[ $with_ssh != 0 ]]; then
-  bench_tasks "$BENCH_LOGS/provision_cold_ansible_ssh.log" provision_cold_ssh \
+  bench_tasks "$BENCH_LOGS/provision_cold_ansible_ssh.json" provision_cold_ssh \
     "Where Ansible's cold run goes (SSH)"
 fi
 

@@ -38,7 +38,7 @@ else
   bench_inventory "$state" "$(bench_seat_yaml "$seat" student1)"
   bench_start "$seat"
   bench_log "rerun: converging $seat first (not timed)"
-  bench_playbook "$BENCH_LOGS/provision_rerun_converge.log" "$state/hosts.yml" \
+  bench_playbook "$BENCH_LOGS/provision_rerun_converge.json" "$state/hosts.yml" \
     playbooks/workstations.yml
 fi
 
@@ -56,7 +56,7 @@ variant() {
   local name=$1 connection=$2 pipelining=$3 cache=$4 gathered=$5 inventory=$6 playbook=$7
   local run log changed ok ratio target met
   for ((run = 1; run <= repeat; run++)); do
-    log=$BENCH_LOGS/provision_rerun_${name// /_}_$run.log
+    log=$BENCH_LOGS/provision_rerun_${name// /_}_$run.json
     bench_log "rerun: $name (run $run of $repeat)"
     ANSIBLE_PIPELINING=$pipelining ANSIBLE_CACHE_PLUGIN=$cache \
       bench_playbook "$log" "$inventory" "$playbook"
@@ -70,7 +70,7 @@ variant() {
       met=$(awk -v w="$BENCH_WALL" -v c="$changed" 'BEGIN { print (w <= 15 && c == 0) ? "yes" : "no" }')
     fi
     if [[ $name == "as configured" && $run -eq 1 ]]; then
-      cp "$log" "$BENCH_LOGS/provision_rerun.log"
+      cp "$log" "$BENCH_LOGS/provision_rerun.json"
     fi
     echo "$name,$connection,$pipelining,$cache,$gathered,$run,$BENCH_WALL,$ratio,$changed,$ok,$target,$met" >>"$csv"
     bench_log "rerun: $name ${BENCH_WALL}s changed=$changed"
@@ -104,7 +104,7 @@ for spec in "podman true $podman_inventory" "podman false $podman_inventory" "ss
   read -r connection pipelining inventory <<<"$spec"
   bench_log "rerun: transport floor, $connection, pipelining $pipelining"
   ANSIBLE_PIPELINING=$pipelining bench_playbook \
-    "$BENCH_LOGS/provision_rerun_floor_${connection}_$pipelining.log" "$inventory" \
+    "$BENCH_LOGS/provision_rerun_floor_${connection}_$pipelining.json" "$inventory" \
     bench/playbooks/transport_floor.yml
   echo "$connection,$pipelining,25,$BENCH_WALL,$(bench_div "$BENCH_WALL" 25)" >>"$floor"
 done
@@ -112,6 +112,6 @@ done
 bench_table provision_rerun "Re-run of workstations.yml on a converged seat (one student): ansible.cfg settings"
 bench_table provision_rerun_floor \
   "What one module call costs (bench/playbooks/transport_floor.yml: 25 pings, no facts)"
-bench_tasks "$BENCH_LOGS/provision_rerun.log" provision_rerun "Ansible re-run (as configured, podman connection)"
-bench_tasks "$BENCH_LOGS/provision_rerun_ssh_as_configured_1.log" provision_rerun_ssh \
+bench_tasks "$BENCH_LOGS/provision_rerun.json" provision_rerun "Ansible re-run (as configured, podman connection)"
+bench_tasks "$BENCH_LOGS/provision_rerun_ssh_as_configured_1.json" provision_rerun_ssh \
   "Ansible re-run over SSH (as configured)"

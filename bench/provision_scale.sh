@@ -60,7 +60,7 @@ one_round() {
     bench_inventory "$dir" "        {}" "        $cache:"
     bench_log "scale: $mode, $n seat(s): provisioning $cache (cold)"
     crx0=$(bench_counter "$cache" rx)
-    if ! bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_cache.log" "$dir/hosts.yml" \
+    if ! bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_cache.json" "$dir/hosts.yml" \
       playbooks/package_cache.yml; then
       echo "$mode,$n,,,,,,,,,,,,,,,,,,,$BENCH_WALL,,,,,,,provisioning the cache failed" >>"$csv"
       bench_remove "$cache" "${seats[@]}"
@@ -88,7 +88,7 @@ one_round() {
   stx0=$(bench_counters_sum tx "${seats[@]}")
 
   bench_log "scale: $mode, $n seat(s): workstations.yml"
-  bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}.log" "$dir/hosts.yml" \
+  bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}.json" "$dir/hosts.yml" \
     playbooks/workstations.yml || true
   wall=$BENCH_WALL
   # The seats' own CPU (dpkg, pip, uv, python); the whole machine's (seats,
@@ -112,7 +112,7 @@ one_round() {
   fi
   if [[ $bad -eq 0 ]]; then
     bench_log "scale: $mode, $n seat(s): workstations.yml again (re-run)"
-    if bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_rerun.log" "$dir/hosts.yml" \
+    if bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_rerun.json" "$dir/hosts.yml" \
       playbooks/workstations.yml; then
       rerun_wall=$BENCH_WALL
       rerun_changed=$(bench_recap_field changed)
@@ -170,10 +170,10 @@ fi
 
 largest=""
 for n in $cache_counts; do
-  [[ ! -s $BENCH_LOGS/provision_scale_cache_$n.log ]] || largest=$n
+  [[ ! -s $BENCH_LOGS/provision_scale_cache_$n.json ]] || largest=$n
 done
 if [[ -n $largest ]]; then
-  bench_tasks "$BENCH_LOGS/provision_scale_cache_$largest.log" provision_scale \
+  bench_tasks "$BENCH_LOGS/provision_scale_cache_$largest.json" provision_scale \
     "Where the time of $largest seats with the cache goes"
 fi
 
