@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 ANSIBLE_PLAYBOOK = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
 # Modules on localhost run with this interpreter, not whatever is on PATH.
 LOCAL_PYTHON = ["-e", f"ansible_python_interpreter={sys.executable}"]
-ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks").is_dir())
+# Roles with an interface of their own (lab_common only serves the others).
+ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "tasks/main.yml").is_file())
 
 
 class PlaybookRun:

@@ -14,6 +14,7 @@ import time
 import pytest
 import yaml
 from conftest import SERVER
+from service_checks import assert_sandboxed, journal, request, unit_users
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DEFAULTS = yaml.safe_load((ROOT / "roles/package_cache/defaults/main.yml").read_text())
@@ -32,10 +33,6 @@ with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30) as s:
     s.sendall(sys.argv[3].encode().decode('unicode_escape').encode())
     print(s.recv(4096).decode(errors='replace').splitlines()[0])
 """
-
-
-def journal(host, unit):
-    return host.run(f"journalctl -u {unit} -n 40 --no-pager -o cat").stdout
 
 
 def apt_cache_says(host, request):
@@ -62,9 +59,7 @@ def test_units_enabled_and_running_as_their_users(server, unit):
     service = server.service(unit)
     assert service.is_enabled
     assert service.is_running, journal(server, unit)
-    pid = server.check_output(f"systemctl show --property MainPID --value {unit}")
-    users = server.check_output(f"ps -o user= --pid {pid} --ppid {pid}")
-    assert set(users.split()) == {UNITS[unit]}
+    assert unit_users(server, unit) == {UNITS[unit]}
 
 
 @pytest.mark.parametrize("user", UNITS.values())
@@ -76,22 +71,7 @@ def test_service_accounts_cannot_log_in(server, user):
 
 @pytest.mark.parametrize("unit", UNITS)
 def test_units_are_sandboxed(server, unit):
-    properties = server.check_output(
-        f"systemctl show {unit} --property ProtectSystem,NoNewPrivileges,PrivateUsers,"
-        "PrivateTmp,CapabilityBoundingSet,RestrictAddressFamilies,MemoryDenyWriteExecute"
-    )
-    settings = dict(line.split("=", 1) for line in properties.splitlines())
-    assert settings["ProtectSystem"] == "strict"
-    assert settings["NoNewPrivileges"] == "yes"
-    assert settings["PrivateUsers"] == "yes"
-    assert settings["PrivateTmp"] == "yes"
-    assert settings["MemoryDenyWriteExecute"] == "yes"
-    assert settings["CapabilityBoundingSet"] == ""
-    assert settings["RestrictAddressFamilies"] == "AF_INET AF_INET6 AF_UNIX"
-    report = server.check_output(f"systemd-analyze security {unit} 2>&1 | tail -n 1")
-    exposure = float(re.search(r"level for \S+: ([0-9.]+)", report).group(1))
-    print(f"\n{unit}: systemd-analyze security exposure {exposure}")
-    assert exposure <= 2.0, report
+    assert_sandboxed(server, unit)
 
 
 @pytest.mark.parametrize("port", [APT_PORT, PYPI_PORT])
@@ -332,17 +312,11 @@ def test_next_seat_gets_the_debian_package_from_the_cache_alone(client, server):
 # --- failures -----------------------------------------------------------------
 
 
-HEALTH = f"""
-import urllib.request
-print(urllib.request.urlopen("http://127.0.0.1:{PYPI_PORT}/health", timeout=5).read().decode())
-"""
-
-
 def wait_healthy(server, timeout):
     start = time.monotonic()
     while time.monotonic() - start < timeout:
-        answer = server.run(f"python3 -c {shlex.quote(HEALTH)}")
-        if answer.rc == 0 and json.loads(answer.stdout).get("status") == "success":
+        answer = request(server, f"http://127.0.0.1:{PYPI_PORT}/health", timeout=5)
+        if answer["status"] == 200 and json.loads(answer["body"]).get("status") == "success":
             return time.monotonic() - start
         time.sleep(0.5)
     pytest.fail(f"proxpi not healthy within {timeout} s\n{journal(server, 'proxpi.service')}")
