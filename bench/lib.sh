@@ -2,15 +2,16 @@
 # Shared by bench/provision_*.sh: fresh systemd containers, their network
 # counters, timed ansible-playbook runs and the result tables; the playbook
 # runs and the log lines serve bench/mlflow_load.sh too. Sourced, never
-# run. Every container gets the bench-prov- prefix and the owner=bench-prov
-# label; bench_cleanup removes the ones this script started.
+# run. Containers are started and removed by bench/playbooks/containers.yml
+# (the project's one container lifecycle); every one gets the bench-prov-
+# prefix and the owner=bench-prov label; bench_cleanup removes the ones this
+# script started. Inventories are written by bench/playbooks/write_inventory.yml.
 
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_RESULTS=${BENCH_RESULTS:-$BENCH_ROOT/bench/results}
 BENCH_LOGS=$BENCH_RESULTS/logs
 BENCH_IMAGE=${BENCH_IMAGE:-localhost/mlops-lab/debian12:latest}
 BENCH_NETWORK=${BENCH_NETWORK:-bench-prov-net}
-BENCH_LABEL=owner=bench-prov
 
 # Bounds: a task that hangs fails its host after BENCH_TASK_TIMEOUT seconds
 # (the others go on); a whole ansible-playbook run stops after
@@ -55,44 +56,50 @@ bench_scratch() {
   printf -v "$1" '%s' "$__bench_scratch_dir"
 }
 
-bench_network() {
-  podman network exists "$BENCH_NETWORK" || podman network create "$BENCH_NETWORK" >/dev/null
+# bench_helper PLAYBOOK [ansible-playbook args...]: one of the helper
+# playbooks of bench/playbooks/ on this machine, from the repository root;
+# its output is appended to BENCH_LOGS/helpers.log, whose end is shown on
+# failure. Untimed: it leaves BENCH_WALL and BENCH_RECAP alone.
+bench_helper() {
+  local playbook=$1 log=$BENCH_LOGS/helpers.log rc=0
+  shift
+  (
+    cd "$BENCH_ROOT" &&
+      ANSIBLE_FORCE_COLOR=0 ANSIBLE_NOCOLOR=1 \
+        ansible-playbook -i localhost, "bench/playbooks/$playbook" "$@"
+  ) >>"$log" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    bench_log "bench/playbooks/$playbook failed (rc $rc), see $log; its end:"
+    tail -n 30 "$log" >&2
+  fi
+  return "$rc"
+}
+
+# bench_containers present|absent NAME...: starts fresh systemd containers
+# from BENCH_IMAGE on BENCH_NETWORK and waits for systemd (present), or
+# removes them and then the network once no container uses it (absent;
+# BENCH_KEEP_NETWORK=1 keeps it).
+bench_containers() {
+  local state=$1 names
+  shift
+  printf -v names '%s,' "$@"
+  bench_helper containers.yml -e "bench_containers_state=$state" -e "bench_containers=${names%,}" \
+    -e "bench_image=$BENCH_IMAGE" -e "bench_network=$BENCH_NETWORK" \
+    -e "bench_keep_network=$([[ -n ${BENCH_KEEP_NETWORK:-} ]] && echo true || echo false)"
 }
 
 # bench_start NAME...: fresh systemd containers from BENCH_IMAGE on
-# BENCH_NETWORK, nothing mounted (no shared uv cache), then wait for systemd.
+# BENCH_NETWORK, nothing mounted (no shared uv cache), systemd booted.
 bench_start() {
-  local name state
-  bench_network
-  for name in "$@"; do
-    podman rm --force --ignore --time 5 "$name" >/dev/null
-    BENCH_CONTAINERS+=("$name")
-    podman run --detach --name "$name" --hostname "$name" --systemd=always \
-      --label "$BENCH_LABEL" --stop-signal SIGRTMIN+3 --network "$BENCH_NETWORK" \
-      "$BENCH_IMAGE" /sbin/init >/dev/null
-  done
-  for name in "$@"; do
-    # systemctl answers only once systemd's bus is up; until then, ask again.
-    for _ in $(seq 1 60); do
-      state=$(podman exec "$name" systemctl is-system-running --wait 2>/dev/null || true)
-      [[ -z $state ]] || break
-      sleep 1
-    done
-    case $state in
-      running | degraded) ;;
-      *)
-        bench_log "container $name did not boot (systemd: $state)"
-        return 1
-        ;;
-    esac
-  done
+  BENCH_CONTAINERS+=("$@")
+  bench_containers present "$@"
 }
 
 # bench_remove NAME...: remove containers (of this script) now.
 bench_remove() {
   local name keep=()
   [[ $# -gt 0 && -z ${BENCH_DEBUG_KEEP:-} ]] || return 0
-  podman rm --force --ignore --time 5 "$@" >/dev/null
+  bench_containers absent "$@"
   for name in "${BENCH_CONTAINERS[@]}"; do
     [[ " $* " == *" $name "* ]] || keep+=("$name")
   done
@@ -108,14 +115,10 @@ bench_cleanup() {
     return "$rc"
   fi
   if [[ ${#BENCH_CONTAINERS[@]} -gt 0 ]]; then
-    podman rm --force --ignore --time 5 "${BENCH_CONTAINERS[@]}" >/dev/null 2>&1 || true
+    bench_containers absent "${BENCH_CONTAINERS[@]}" || true
   fi
   if [[ ${#BENCH_SCRATCH[@]} -gt 0 ]]; then
     rm -rf "${BENCH_SCRATCH[@]}"
-  fi
-  if [[ -z ${BENCH_KEEP_NETWORK:-} ]] && podman network exists "$BENCH_NETWORK" 2>/dev/null &&
-    [[ -z $(podman ps --all --quiet --filter "network=$BENCH_NETWORK") ]]; then
-    podman network rm "$BENCH_NETWORK" >/dev/null 2>&1 || true
   fi
   return "$rc"
 }
@@ -158,39 +161,29 @@ bench_machine_cpu() {
     printf "%.1f %.1f\n", ($2 + $3 + $4 + $7 + $8 + $9) / hz, $6 / hz }' /proc/stat
 }
 
-bench_ip() {
-  podman inspect --format "{{(index .NetworkSettings.Networks \"$BENCH_NETWORK\").IPAddress}}" "$1"
-}
-
-# bench_inventory DIR SEATS_YAML [CACHE_YAML]: an inventory in DIR that also
-# reads the project's inventory/group_vars (the lab-wide wiring). Everything
+# bench_inventory DIR [--cache NAME] [--ssh KEY] SEAT:STUDENT...: DIR/hosts.yml
+# (bench/playbooks/write_inventory.yml), an inventory that also reads the
+# project's inventory/group_vars (the lab-wide wiring). Everything
 # bench-specific is a host variable, which wins over group_vars/all.
-#   SEATS_YAML: the "hosts:" body of the workstations group
-#   CACHE_YAML: the "hosts:" body of the package_caches group
+#   SEAT:STUDENT  a workstation and its one student (account made by the role)
+#   --cache NAME  the package_caches host; the seats use it (its address)
+#   --ssh KEY     the seats are reached over SSH as root with the private KEY,
+#                 at their address on BENCH_NETWORK (else: podman)
 bench_inventory() {
-  local dir=$1 seats=$2 caches=${3:-}
-  ln -sfn "$BENCH_ROOT/inventory/group_vars" "$dir/group_vars"
-  {
-    printf '%s\n' '---' 'all:' '  vars:' '    ansible_connection: podman' '  children:'
-    printf '%s\n' '    workstations:' '      hosts:'
-    printf '%s\n' "$seats"
-    if [[ -n $caches ]]; then
-      printf '%s\n' '    package_caches:' '      hosts:'
-      printf '%s\n' "$caches"
-    fi
-  } >"$dir/hosts.yml"
-}
-
-# bench_seat_yaml NAME STUDENT [EXTRA_YAML_LINES]: one seat of the inventory,
-# one student, accounts created by the role.
-bench_seat_yaml() {
-  local name=$1 student=$2 extra=${3:-}
-  printf '        %s:\n' "$name"
-  printf '          %s\n' 'students_create_accounts: true' \
-    'lab_students:' "  - {user: $student, name: Student $student, email: $student@lab.example}"
-  if [[ -n $extra ]]; then
-    printf '%s\n' "$extra" | sed 's/^/          /'
-  fi
+  local dir=$1 cache="" key="" seats
+  shift
+  while [[ $# -gt 0 ]]; do
+    case $1 in
+      --cache) cache=$2 ;;
+      --ssh) key=$2 ;;
+      *) break ;;
+    esac
+    shift 2
+  done
+  printf -v seats '%s,' "$@"
+  mkdir -p "$dir"
+  bench_helper write_inventory.yml -e "bench_inventory_dir=$dir" -e "bench_inventory_seats=${seats%,}" \
+    -e "bench_inventory_cache=$cache" -e "bench_inventory_ssh_key=$key" -e "bench_network=$BENCH_NETWORK"
 }
 
 # bench_ssh NAME KEYDIR keep-lists|clean-lists: SSH access to a container as
@@ -220,15 +213,10 @@ bench_ssh() {
 }
 
 # bench_ssh_inventory DIR NAME STUDENT KEYDIR: DIR/hosts.yml, the one seat
-# NAME reached over SSH at its address on the bench network.
+# NAME reached over SSH (key KEYDIR/id_ed25519) at its address on the bench
+# network.
 bench_ssh_inventory() {
-  local dir=$1 name=$2 student=$3 keydir=$4
-  mkdir -p "$dir"
-  bench_inventory "$dir" "$(bench_seat_yaml "$name" "$student" "ansible_connection: ssh
-ansible_host: $(bench_ip "$name")
-ansible_user: root
-ansible_ssh_private_key_file: $keydir/id_ed25519
-ansible_ssh_common_args: -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null")"
+  bench_inventory "$1" --ssh "$4/id_ed25519" "$2:$3"
 }
 
 # bench_playbook LOG INVENTORY PLAYBOOK [ansible-playbook args...]: runs it

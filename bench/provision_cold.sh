@@ -31,7 +31,7 @@ state=${BENCH_KEEP_CONVERGED:-}
 mkdir -p "$state"
 export BENCH_FACTS=$state/facts
 rm -rf "$BENCH_FACTS"
-bench_inventory "$state" "$(bench_seat_yaml "$ansible_seat" "$student")"
+bench_inventory "$state" "$ansible_seat:$student"
 
 seats=("$ansible_seat" "$baseline_seat")
 [[ $with_ssh == 0 ]] || seats+=("$ssh_seat")

@@ -35,7 +35,7 @@ else
   bench_scratch state
   seat=bench-prov-rerun
   export BENCH_FACTS=$state/facts
-  bench_inventory "$state" "$(bench_seat_yaml "$seat" student1)"
+  bench_inventory "$state" "$seat:student1"
   bench_start "$seat"
   bench_log "rerun: converging $seat first (not timed)"
   bench_playbook "$BENCH_LOGS/provision_rerun_converge.json" "$state/hosts.yml" \

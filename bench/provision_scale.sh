@@ -45,7 +45,7 @@ echo "mode,seats,wall_time_s,wall_ratio_vs_1_seat_same_mode,seats_rx_MB,seats_tx
 # removes them; appends a row to the CSV.
 declare -A first_wall first_bytes
 one_round() {
-  local mode=$1 n=$2 i seats=() yaml="" extra="" dir
+  local mode=$1 n=$2 i seats=() specs=() dir
   local cache_wall="" cache_rx_own="" srx0 stx0 crx0=0 ctx0=0 srx stx crx=0 ctx=0
   local rerun_wall="" rerun_changed="" cpu0 cpu floor machine0 busy iowait
   local outside wall changed bad ratio bytes_ratio ratio_nc bytes_ratio_nc target="" met=""
@@ -57,7 +57,7 @@ one_round() {
   bench_log "scale: $mode, $n seat(s): starting containers"
   if [[ $mode == cache ]]; then
     bench_start "$cache" "${seats[@]}"
-    bench_inventory "$dir" "        {}" "        $cache:"
+    bench_inventory "$dir" --cache "$cache"
     bench_log "scale: $mode, $n seat(s): provisioning $cache (cold)"
     crx0=$(bench_counter "$cache" rx)
     if ! bench_playbook "$BENCH_LOGS/provision_scale_${mode}_${n}_cache.json" "$dir/hosts.yml" \
@@ -68,19 +68,19 @@ one_round() {
     fi
     cache_wall=$BENCH_WALL
     cache_rx_own=$(($(bench_counter "$cache" rx) - crx0))
-    extra="lab_package_cache_host: $(bench_ip "$cache")"
   else
     bench_start "${seats[@]}"
   fi
   for ((i = 1; i <= n; i++)); do
-    yaml+="$(bench_seat_yaml "${seats[i - 1]}" "student$i" "$extra")"$'\n'
+    specs+=("${seats[i - 1]}:student$i")
   done
+  # With the cache, the seats use it (lab_package_cache_host: its address).
   if [[ $mode == cache ]]; then
-    bench_inventory "$dir" "$yaml" "        $cache:"
+    bench_inventory "$dir" --cache "$cache" "${specs[@]}"
     crx0=$(bench_counter "$cache" rx)
     ctx0=$(bench_counter "$cache" tx)
   else
-    bench_inventory "$dir" "$yaml"
+    bench_inventory "$dir" "${specs[@]}"
   fi
   srx0=$(bench_counters_sum rx "${seats[@]}")
   cpu0=$(bench_cpu_sum "${seats[@]}")
