@@ -259,6 +259,8 @@ def summarise(cfg, results: list[dict]) -> dict:
         "p50_ms": round(percentile(latencies, 50), 1),
         "p95_ms": round(percentile(latencies, 95), 1),
         "wall_s": round(wall, 1),
+        # What else ran: other jobs on this machine's cores slow every row.
+        "load_avg_1m": round(os.getloadavg()[0], 1),
         "deadline_s": cfg.deadline,
         "endpoints": per_endpoint,
         "error_samples": [e for r in done for e in r["errors"]][:5],

@@ -337,9 +337,11 @@ cat >"$notes" <<EOF
 
 - Provisioning (the three servers side by side, after the containers; accounts included):
   ${provision_s} s; load (all rows, warm-ups and re-deploys included): ${load_s} s.
-- Server RSS: the resident memory of the MLflow unit's processes (ours: mlflow-server.service, not
-  nginx or PostgreSQL; bare: its transient unit), summed, peak of one sample a second during the
-  row's warm-up and load; the unit's memory limit on ours is MemoryMax (mlflow_server_memory_max).
+- Server RSS: the resident memory of every process of the MLflow unit (ours: mlflow-server.service,
+  not nginx or PostgreSQL; bare: its transient unit, where MLflow's defaults also start its job
+  runner and huey consumers), summed, so pages the processes share count once per process; peak of
+  one sample a second during the row's warm-up and load. Ours is capped by MemoryMax
+  (mlflow_server_memory_max).
 EOF
 if [ "${#LEVERS[@]}" -gt 0 ]; then
   printf '\n## Levers\n\nours-sqlite re-deployed by the role with one setting changed, then loaded again:\n\n' >>"$notes"
