@@ -293,13 +293,10 @@ instead of $WORKERS: more requests served at once, each worker's own auth cache 
   fi
   lever noauth '{"lab_mlflow_auth": false}' "basic-auth off: no password check, no permission \
 reads from the auth database"
-  # The role's interface decides whether this lever exists yet.
-  if grep -q mlflow_server_sqlite_wal roles/mlflow_server/defaults/main.yml; then
-    lever nowal '{"mlflow_server_sqlite_wal": false}' "the tracking and auth sqlite databases in \
+  lever nowal '{"mlflow_server_sqlite_wal": false}' "the tracking and auth sqlite databases in \
 sqlite's default rollback journal instead of WAL: while a writer commits, readers of that database \
 wait, and each commit rewrites pages through the journal; with WAL, readers go on beside the one \
 writer and a commit appends to the log" --credentials "$CREDENTIALS/mlflow"
-  fi
 fi
 load_s=$((SECONDS - t0))
 
