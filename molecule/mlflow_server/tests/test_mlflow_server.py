@@ -449,6 +449,7 @@ def test_backups_are_root_only_and_scheduled(host):
     assert host.service("mlflow-server-backup.timer").is_enabled
 
 
+BACKUP_UNIT = "mlflow-server-backup.service"
 KILL_MID_BACKUP = r"""
 systemctl start --no-block mlflow-server-backup.service
 for _ in $(seq 4000); do
@@ -474,17 +475,23 @@ def test_a_backup_killed_midway_leaves_the_others_and_the_next_one_succeeds(host
     time.sleep(1)  # a stamp of its own, to the second
     killed = host.check_output(f"bash -c {shlex.quote(KILL_MID_BACKUP)}")
     assert killed != "missed", "the backup finished before it could be killed"
-    for _ in range(100):
-        if not host.service("mlflow-server-backup.service").is_running:
+    # Settled once systemd has reaped every process of the killed run: a child
+    # blocked on disk I/O can outlive SIGKILL until the unit's stop timeout,
+    # and a start before then would join the failing job.
+    state = ""
+    for _ in range(240):
+        state = host.check_output("systemctl show --property ActiveState --value " + BACKUP_UNIT)
+        if state in ("inactive", "failed"):
             break
-        time.sleep(0.1)
+        time.sleep(0.5)
+    assert state in ("inactive", "failed"), journal(host, BACKUP_UNIT)
     after = host.check_output(f"ls {folder}").split()
     assert [name for name in after if re.fullmatch(r"\d{8}T\d{6}Z", name)] == complete
     for name, manifest in manifests.items():
         assert host.file(f"{folder}/{name}/manifest.json").content_string == manifest
     started = time.monotonic()
-    rerun = host.run("systemctl start mlflow-server-backup.service")
-    assert rerun.rc == 0, journal(host, "mlflow-server-backup.service")
+    rerun = host.run(f"systemctl start {BACKUP_UNIT}")
+    assert rerun.rc == 0, journal(host, BACKUP_UNIT)
     newest = sorted(n for n in host.check_output(f"ls {folder}").split() if n[0].isdigit())[-1]
     assert newest not in complete and host.file(f"{folder}/{newest}/manifest.json").exists
     assert host.run(f"find {folder} -maxdepth 1 -name '.*.partial'").stdout.strip() == ""
