@@ -3,6 +3,8 @@
 import hashlib
 import importlib.util
 import json
+import shutil
+import subprocess
 
 import pytest
 from conftest import ROOT
@@ -24,8 +26,19 @@ class FakeModule:
             "probe": [],
             "guard": [],
             "dir_mode": "0755",
+            "git": False,
+            "environment": [],
         }
         self.params.update(params)
+
+    @staticmethod
+    def get_bin_path(name):
+        return shutil.which(name)
+
+    @staticmethod
+    def run_command(argv, cwd=None):
+        done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+        return done.returncode, done.stdout, done.stderr
 
 
 FILES = [
@@ -174,3 +187,83 @@ def test_a_file_the_student_made_first_is_kept(root):
     assert ".env" in result["kept"]
     assert (root / ".env").read_text() == "KEY=theirs\n"
     assert ".env" not in result["record"]["files"]
+
+
+UV = shutil.which("true")
+SYNC = ["sync", "--locked", "--inexact"]
+
+
+def environment(root, inputs=(UV, *SYNC)):
+    """The fingerprint the module reports, in check mode (nothing written)."""
+    module = FakeModule(check_mode=True, root=str(root), environment=list(inputs))
+    return writer.run(module)["environment"]
+
+
+def make_venv(root):
+    site = root / ".venv/lib/python3.11/site-packages"
+    (site / "numpy-2.0.0.dist-info").mkdir(parents=True)
+    (root / ".venv/pyvenv.cfg").write_text("version_info = 3.11.2\n")
+    (root / ".venv/bin").mkdir()
+    (root / ".venv/bin/python").symlink_to(shutil.which("python3"))
+    return site
+
+
+def test_no_venv_no_fingerprint(root):
+    provision(root)
+    assert environment(root) is None
+
+
+def test_the_fingerprint_holds_while_nothing_is_installed(root):
+    provision(root)
+    site = make_venv(root)
+    first = environment(root)
+    # Running code leaves bytecode beside the packages, never in their metadata.
+    (site / "__pycache__").mkdir()
+    (site / "six.py").write_text("")
+    assert environment(root) == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root, site: (site / "requests-2.32.0.dist-info").mkdir(),
+        lambda root, site: (site / "numpy-2.0.0.dist-info").rename(site / "numpy-2.1.0.dist-info"),
+        lambda root, site: (root / "uv.lock").write_text("version = 1\n"),
+        lambda root, site: (root / ".venv/pyvenv.cfg").write_text("version_info = 3.12.0\n"),
+    ],
+    ids=["a package added", "a package upgraded", "another lock", "another interpreter"],
+)
+def test_the_fingerprint_follows_what_uv_sync_compares(root, change):
+    provision(root)
+    site = make_venv(root)
+    before = environment(root)
+    change(root, site)
+    assert environment(root) != before
+
+
+def test_the_fingerprint_follows_the_sync_arguments(root):
+    provision(root)
+    make_venv(root)
+    assert environment(root) != environment(root, (UV, *SYNC, "--group=ml"))
+
+
+def test_a_linked_venv_has_no_fingerprint(root, tmp_path):
+    provision(root)
+    (tmp_path / "elsewhere").mkdir()
+    (root / ".venv").symlink_to(tmp_path / "elsewhere")
+    assert environment(root) is None
+
+
+def test_git_reports_the_first_commit_and_the_origin(root):
+    provision(root)
+
+    def git_state():
+        return writer.run(FakeModule(check_mode=True, root=str(root), git=True))["git"]
+
+    assert git_state() is None
+    git = ["git", "-C", str(root), "-c", "user.name=T", "-c", "user.email=t@example.edu"]
+    subprocess.run([*git, "init", "--quiet"], check=True)
+    assert git_state() == {"head": False, "origin": None}
+    subprocess.run([*git, "commit", "--quiet", "--allow-empty", "-m", "first"], check=True)
+    subprocess.run([*git, "remote", "add", "origin", "https://git.example.edu/t.git"], check=True)
+    assert git_state() == {"head": True, "origin": "https://git.example.edu/t.git"}

@@ -1,7 +1,9 @@
 #!/usr/bin/python
 """Write a student's course project, never over the student's own changes."""
 
+import glob
 import hashlib
+import json
 import os
 import pwd
 import stat
@@ -62,6 +64,22 @@ options:
     description: Mode of the folders this module creates.
     type: str
     default: "0755"
+  git:
+    description:
+      - Report RV(git), what the later git steps depend on (git runs as the
+        running user, in the project).
+    type: bool
+    default: false
+  environment:
+    description:
+      - What the project's environment is synced with (the uv executable
+        first, then the sync's arguments). When given, RV(environment) is a
+        fingerprint of the environment as it stands after the writes; an
+        environment that matches a fingerprint taken after a successful sync
+        or check needs neither again.
+    type: list
+    elements: str
+    default: []
 """
 
 RETURN = r"""
@@ -74,6 +92,22 @@ existing:
 record: {description: What to pass as O(recorded) next time., type: dict, returned: always}
 refused:
   {description: Paths left alone as links (or below one)., type: list, returned: always}
+git:
+  description:
+    - With O(git), when the project has a C(.git) that is no link - C(head),
+      whether it has a commit, and C(origin), the origin remote's URL or
+      null; else null.
+  type: dict
+  returned: always
+environment:
+  description:
+    - With O(environment), the sha256 of what `uv sync --check` compares, read
+      without running uv - the project's pyproject.toml and uv.lock, the
+      venv's configuration and interpreter, the name and time of every
+      installed distribution (C(*.dist-info), C(*.pth)), the given arguments
+      and the uv executable; null when there is no C(.venv) folder.
+  type: str
+  returned: always
 """
 
 
@@ -205,7 +239,56 @@ def refuse_project(recorded):
         "existing": [],
         "refused": ["."],
         "record": recorded,
+        "git": None,
+        "environment": None,
     }
+
+
+def git_state(module, root):
+    """Whether the repository has a first commit, and its origin remote."""
+    if look(os.path.join(root, ".git"))[0] not in ("dir", "file"):
+        return None
+    git = module.get_bin_path("git")
+    if git is None:
+        return None
+    head, _, _ = module.run_command([git, "rev-parse", "--quiet", "--verify", "HEAD"], cwd=root)
+    rc, origin, _ = module.run_command([git, "remote", "get-url", "origin"], cwd=root)
+    return {"head": head == 0, "origin": origin.strip() if rc == 0 else None}
+
+
+def stat_of(path):
+    """Identity of what path leads to (links followed), or None."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [os.path.realpath(path), info.st_ino, info.st_size, info.st_mtime_ns]
+
+
+def fingerprint(root, inputs):
+    """What `uv sync --check` compares, without running uv (see RETURN)."""
+    venv = os.path.join(root, ".venv")
+    if look(venv)[0] != "dir":
+        return None
+    python = os.path.join(venv, "bin", "python")
+    parts = {
+        "inputs": inputs,
+        "uv": stat_of(inputs[0]),
+        "project": [look(os.path.join(root, name)) for name in ("pyproject.toml", "uv.lock")],
+        "pyvenv.cfg": look(os.path.join(venv, "pyvenv.cfg")),
+        "python": [look(python), stat_of(python)],
+        "installed": {},
+    }
+    for site in sorted(
+        glob.glob(os.path.join(glob.escape(venv), "lib", "python*", "site-packages"))
+    ):
+        with os.scandir(site) as entries:
+            parts["installed"][os.path.relpath(site, venv)] = sorted(
+                [entry.name, entry.stat(follow_symlinks=False).st_mtime_ns]
+                for entry in entries
+                if entry.name.endswith((".dist-info", ".pth"))
+            )
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def run(module):
@@ -251,6 +334,7 @@ def run(module):
             files_record[path] = wanted
         elif old is not None:
             files_record[path] = old
+    environment = params.get("environment") or []
     return {
         "changed": bool(created or writes),
         "fresh": fresh,
@@ -260,6 +344,8 @@ def run(module):
         "existing": existing,
         "refused": refused,
         "record": {"dirs": sorted(dir_actions), "files": dict(sorted(files_record.items()))},
+        "git": git_state(module, root) if params.get("git") else None,
+        "environment": fingerprint(root, environment) if environment else None,
     }
 
 
@@ -282,6 +368,8 @@ def main():
             "probe": {"type": "list", "elements": "str", "default": []},
             "guard": {"type": "list", "elements": "str", "default": []},
             "dir_mode": {"type": "str", "default": "0755"},
+            "git": {"type": "bool", "default": False},
+            "environment": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
