@@ -21,7 +21,7 @@ class Stay(urllib.request.HTTPRedirectHandler):
 context = ssl.create_default_context(cafile=cafile or None)
 opener = urllib.request.build_opener(Stay, urllib.request.HTTPSHandler(context=context))
 body = open(data_file, "rb").read() if data_file else (data.encode() if data else None)
-request = urllib.request.Request(url, data=body, headers=json.loads(headers), method=method)
+request = urllib.request.Request(url, data=body, headers=json.loads(headers), method=method or None)
 try:
     with opener.open(request, timeout=float(timeout)) as response:
         status, out, got = response.status, response.read(), dict(response.headers)
@@ -48,10 +48,11 @@ SANDBOX = {
 
 
 def request(
-    host, url, headers=None, *, method="GET", data="", data_file="", ca="", timeout=30, user=""
+    host, url, headers=None, *, method="", data="", data_file="", ca="", timeout=30, user=""
 ):
     """One HTTP request from inside the host, as root or the given user:
-    {status, body, headers, sha256}."""
+    {status, body, headers, sha256}. Without a method, urllib's: POST with
+    data, else GET."""
     argv = ["runuser", "-u", user, "--"] if user else []
     argv += [
         "python3", "-c", REQUEST, url, json.dumps(headers or {}), ca, method, data, data_file,
