@@ -226,7 +226,7 @@ bench_ssh_inventory() {
 # NAME.log what it says on stderr. The fact cache is BENCH_FACTS, so that a
 # fresh container never gets the facts of an earlier one of the same name.
 # Sets BENCH_WALL (seconds) and BENCH_RECAP ("hosts ok changed unreachable
-# failed"); on failure prints what failed; returns the playbook's exit code.
+# failed calls"); on failure prints what failed; returns the playbook's exit code.
 bench_playbook() {
   local log=$1 inventory=$2 playbook=$3 start rc=0
   shift 3
@@ -257,14 +257,15 @@ bench_playbook() {
 
 # bench_recap_field NAME: one field of BENCH_RECAP.
 bench_recap_field() {
-  local hosts ok changed unreachable failed
-  read -r hosts ok changed unreachable failed <<<"$BENCH_RECAP"
+  local hosts ok changed unreachable failed calls
+  read -r hosts ok changed unreachable failed calls <<<"$BENCH_RECAP"
   case $1 in
     hosts) printf '%s\n' "$hosts" ;;
     ok) printf '%s\n' "$ok" ;;
     changed) printf '%s\n' "$changed" ;;
     unreachable) printf '%s\n' "$unreachable" ;;
     failed) printf '%s\n' "$failed" ;;
+    calls) printf '%s\n' "$calls" ;;
   esac
 }
 

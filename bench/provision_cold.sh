@@ -13,7 +13,9 @@
 # BENCH_KEEP_CONVERGED=DIR keeps the converged Ansible container running for
 # bench/provision_rerun.sh, with its inventory and fact cache in DIR, and
 # writes DIR/one_seat (wall rx tx changed failed), which
-# bench/provision_scale.sh takes as its one-seat run without cache.
+# bench/provision_scale.sh takes as its one-seat run without cache, and
+# DIR/cold_wall_CONNECTION (podman, ssh), which bench/provision_rerun.sh
+# divides its re-runs by.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -44,10 +46,10 @@ if [[ $with_ssh != 0 ]]; then
 fi
 
 rows=()
-# cold_ansible SEAT INVENTORY LABEL NAME: one timed run; sets ansible_wall,
-# ansible_rx, ansible_tx, ansible_changed and adds a row.
+# cold_ansible SEAT INVENTORY LABEL NAME CONNECTION: one timed run; sets
+# ansible_wall, ansible_rx, ansible_tx, ansible_changed and adds a row.
 cold_ansible() {
-  local seat=$1 inventory=$2 label=$3 name=$4 rx0 tx0
+  local seat=$1 inventory=$2 label=$3 name=$4 connection=$5 rx0 tx0
   bench_log "cold: playbooks/workstations.yml on $seat ($label)"
   rx0=$(bench_counter "$seat" rx)
   tx0=$(bench_counter "$seat" tx)
@@ -57,15 +59,16 @@ cold_ansible() {
   ansible_tx=$(($(bench_counter "$seat" tx) - tx0))
   ansible_changed=$(bench_recap_field changed)
   rows+=("$label|$ansible_wall|$ansible_rx|$ansible_changed|$name")
+  printf '%s\n' "$ansible_wall" >"$state/cold_wall_$connection"
   bench_log "cold: $label ${ansible_wall}s, changed=$ansible_changed"
 }
 
 if [[ $with_ssh != 0 ]]; then
-  cold_ansible "$ssh_seat" "$state/ssh/hosts.yml" "ansible over SSH" provision_cold_ansible_ssh
+  cold_ansible "$ssh_seat" "$state/ssh/hosts.yml" "ansible over SSH" provision_cold_ansible_ssh ssh
   bench_remove "$ssh_seat"
 fi
 # Last of the Ansible runs: this seat goes on to bench/provision_rerun.sh.
-cold_ansible "$ansible_seat" "$state/hosts.yml" "ansible over podman" provision_cold_ansible
+cold_ansible "$ansible_seat" "$state/hosts.yml" "ansible over podman" provision_cold_ansible podman
 
 # The baseline installs the uv that the converged seat runs.
 read -r _ uv_version _ < <(podman exec "$ansible_seat" uv --version)

@@ -13,7 +13,8 @@ report.py tasks --log LOG --top N --csv F --md F --roles-csv F --roles-md F --ti
     each, except for controller-only actions such as assert or set_fact).
 report.py recap --log LOG
     the run's recap, summed over the hosts: "hosts ok changed unreachable
-    failed" on one line, for the shell.
+    failed calls" on one line, for the shell; "calls" counts the module runs
+    that reached a managed host (see host_calls).
 report.py failures --log LOG
     what stopped each host that failed or was unreachable, for the shell.
 report.py phases --log LOG --csv F
@@ -134,6 +135,45 @@ def results_of(result: dict) -> int:
     return 0 if result.get("skipped") else 1
 
 
+# Actions that run on the controller alone: no round trip to the host.
+CONTROLLER_ACTIONS = {
+    "add_host",
+    "assert",
+    "debug",
+    "fail",
+    "group_by",
+    "import_role",
+    "import_tasks",
+    "include_role",
+    "include_tasks",
+    "include_vars",
+    "meta",
+    "pause",
+    "set_fact",
+    "set_stats",
+}
+
+
+def on_controller(result: dict) -> bool:
+    action = result.get("action", "").removeprefix("ansible.builtin.")
+    delegated = result.get("_ansible_delegated_vars", {}).get("ansible_host")
+    return action in CONTROLLER_ACTIONS or delegated in ("localhost", "127.0.0.1")
+
+
+def host_calls(report: dict) -> int:
+    """Module runs that reached a managed host: the results (one per loop item)
+    neither skipped nor of a controller-only or delegated-to-localhost task.
+    An action plugin such as copy or template counts once, although it makes
+    several round trips."""
+    return sum(
+        results_of(result)
+        for play in report["plays"]
+        for entry in play["tasks"]
+        for result in entry["hosts"].values()
+        if not on_controller(result)
+    )
+
+
 def parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.rstrip("Z"))
 
@@ -204,6 +244,7 @@ def cmd_recap(args: argparse.Namespace) -> int:
         len(stats),
         *(sum(host[key] for host in stats.values()) for key in ("ok", "changed", "unreachable")),
         sum(host["failures"] for host in stats.values()),
+        host_calls(report) if report else 0,
     ]
     print(" ".join(str(value) for value in totals))
     return 0
