@@ -141,7 +141,8 @@ report() {
 }
 
 # deployed CONTAINER UNIT: "VERSION WORKERS" of the MLflow server running
-# there: the command of its unit (systemctl show) and that venv's mlflow.
+# there: the command of its unit (systemctl show) and the mlflow of that
+# command's venv (the command is mlflow itself or the venv's python).
 # WORKERS is "default" when the command sets none.
 deployed() {
   local words i mlflow="" workers=default version
@@ -154,7 +155,7 @@ deployed() {
   done
   [ -n "$mlflow" ] || { bench_log "mlflow-load: no ExecStart for $2 in $1" && return 1; }
   # "mlflow, version 3.17.2"
-  version=$(podman exec "$1" "$mlflow" --version)
+  version=$(podman exec "$1" "${mlflow%/*}/mlflow" --version)
   printf '%s %s\n' "${version##* }" "$workers"
 }
 

@@ -151,6 +151,7 @@ CONTROLLER_ACTIONS = {
     "pause",
     "set_fact",
     "set_stats",
+    "validate_argument_spec",
 }
 
 

@@ -41,6 +41,7 @@ SETTINGS_EXPRESSION = (
     " 'password': mlflow_server_auth_admin_password,"
     " 'pg_password': mlflow_server_postgresql_password | default(''),"
     " 'tls_port': mlflow_server_tls_port | default(443) | int,"
+    " 'workers': mlflow_server_workers | default(WORKERS) | int,"
     " 'ca': mlflow_server_tls_ca_dir | default('') ~ '/ca.crt',"
     " 'name': inventory_hostname,"
     " 'prepared': molecule_prepare_mlflow_version | default('OLD_PIN'),"
@@ -51,6 +52,7 @@ SETTINGS_EXPRESSION = (
     "        mlflow_server_s3_bucket | default('')]} }}"
 ).replace("PORT", str(DEFAULTS["mlflow_server_port"]))
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("OLD_PIN", OLD_PIN)
+SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("WORKERS", str(DEFAULTS["mlflow_server_workers"]))
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("BACKEND", DEFAULTS["mlflow_server_backend"])
 _settings = {}
 
@@ -157,8 +159,18 @@ def test_secrets_stay_off_the_command_line(host):
         assert not [secret for secret in secrets if secret and secret in command_line]
         assert "--gunicorn-opts" not in command_line
         assert "--disable-security-middleware" not in command_line
+    command = host.check_output(f"systemctl show --property ExecStart --value {UNIT}").split()
+    assert "--allowed-hosts" in command and "--serve-artifacts" in command
+
+
+def test_the_server_is_uvicorn_itself_not_the_cli_beside_it(host):
+    """The unit's main process is the uvicorn supervisor that `mlflow server`
+    builds (it exec'd into it): the CLI does not stay behind holding ~250 MB."""
     server = host.check_output(f"tr '\\0' '\\n' < /proc/{main_pid(host)}/cmdline").split("\n")
-    assert "--allowed-hosts" in server and "--serve-artifacts" in server
+    assert server[1:3] == ["-m", "uvicorn"], server
+    assert server[server.index("--workers") + 1] == str(settings(host)["workers"])
+    commands = host.check_output(f"ps -o args= --ppid {main_pid(host)}")
+    assert "mlflow server" not in commands and "mlflow.cli" not in commands
 
 
 def test_config_directory(host):
