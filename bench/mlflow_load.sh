@@ -160,22 +160,28 @@ deployed() {
 }
 
 # rss_sampler CONTAINER UNIT OUT: until killed, every second, the resident
-# memory (kB) of the unit's processes summed, as this host sees them (their
-# cgroup names the container and the unit); the peak so far in OUT.
+# memory (kB) of the unit's processes summed, and their proportional share
+# (PSS: a page shared by n of them counts 1/n each), as this host sees them
+# (their cgroup names the container and the unit); "RSS PSS", each the peak
+# so far, in OUT.
 rss_sampler() {
-  local id pattern peak=0 kb key value _ cgroup
+  local id pattern peak=0 peak_pss=0 kb pss key value _ cgroup
   id=$(podman inspect --format '{{.Id}}' "$1")
   pattern="libpod-$id/system.slice/$2.service"
   while :; do
-    kb=0
+    kb=0 pss=0
     while read -r cgroup; do
       while read -r key value _; do
         [ "$key" != VmRSS: ] || kb=$((kb + value))
       done 2>/dev/null <"${cgroup%cgroup}status"
+      while read -r key value _; do
+        [ "$key" != Pss: ] || pss=$((pss + value))
+      done 2>/dev/null <"${cgroup%cgroup}smaps_rollup"
     done < <(grep -lF "$pattern" /proc/[0-9]*/cgroup 2>/dev/null)
-    if [ "$kb" -gt "$peak" ]; then
-      peak=$kb
-      echo "$peak" >"$3"
+    if [ "$kb" -gt "$peak" ] || [ "$pss" -gt "$peak_pss" ]; then
+      [ "$kb" -le "$peak" ] || peak=$kb
+      [ "$pss" -le "$peak_pss" ] || peak_pss=$pss
+      echo "$peak $peak_pss" >"$3"
     fi
     sleep 1
   done
@@ -338,8 +344,9 @@ cat >"$notes" <<EOF
 - Server RSS: the resident memory of every process of the MLflow unit (ours: mlflow-server.service,
   not nginx or PostgreSQL; bare: its transient unit, where MLflow's defaults also start its job
   runner and huey consumers), summed, so pages the processes share count once per process; peak of
-  one sample a second during the row's warm-up and load. Ours is capped by MemoryMax
-  (mlflow_server_memory_max).
+  one sample a second during the row's warm-up and load. PSS: the same, with each shared page
+  divided among the processes that share it (what the unit takes from the machine, page cache
+  aside). Ours is capped by MemoryMax (mlflow_server_memory_max).
 EOF
 if [ "${#LEVERS[@]}" -gt 0 ]; then
   printf '\n## Levers\n\nours-sqlite re-deployed by the role with one setting changed, then loaded again:\n\n' >>"$notes"

@@ -319,11 +319,12 @@ def load_results(results: Path, order: list[str]) -> list[dict]:
     return [found[n] for n in names]
 
 
-def peak_rss_kb(rss: Path | None, label: str) -> int | None:
+def peak_memory_kb(rss: Path | None, label: str, field: int) -> int | None:
+    """A peak of the sampler's file: field 0 the summed RSS, 1 the summed PSS
+    (shared pages divided among the processes that share them)."""
     path = rss / label if rss else None
-    if path is None or not path.exists():
-        return None
-    return int(path.read_text().split()[0])
+    fields = path.read_text().split() if path is not None and path.exists() else []
+    return int(fields[field]) if len(fields) > field else None
 
 
 def p95_ratio(summary: dict, baseline: dict | None) -> float | None:
@@ -337,13 +338,16 @@ def cmd_load(args: argparse.Namespace) -> int:
     if not summaries:
         sys.exit(f"no results in {args.results}")
     baseline = next((s for s in summaries if s["server"] == args.baseline), None)
-    rss = {s["server"]: peak_rss_kb(args.rss, s["server"]) for s in summaries}
+    rss = {s["server"]: peak_memory_kb(args.rss, s["server"], 0) for s in summaries}
+    pss = {s["server"]: peak_memory_kb(args.rss, s["server"], 1) for s in summaries}
     with_rss = any(value is not None for value in rss.values())
+    with_pss = any(value is not None for value in pss.values())
     # Results of runs before the load average was recorded have none.
     with_load = any("load_avg_1m" in s for s in summaries)
 
     header = [title for _, title, _ in LOAD_COLUMNS]
     header += ["server RSS MiB"] if with_rss else []
+    header += ["server PSS MiB"] if with_pss else []
     header += ["machine load 1m"] if with_load else []
     header += [f"p95 / {args.baseline}"] if baseline else []
     rows = [header]
@@ -351,6 +355,8 @@ def cmd_load(args: argparse.Namespace) -> int:
         row = [fmt.format(s[key]) for key, _, fmt in LOAD_COLUMNS]
         if with_rss:
             row.append(f"{rss[s['server']] / 1024:.0f}" if rss[s["server"]] is not None else "-")
+        if with_pss:
+            row.append(f"{pss[s['server']] / 1024:.0f}" if pss[s["server"]] is not None else "-")
         if with_load:
             row.append(f"{s['load_avg_1m']:.1f}" if "load_avg_1m" in s else "-")
         if baseline:
@@ -365,6 +371,7 @@ def cmd_load(args: argparse.Namespace) -> int:
         " over every HTTP request"
         + (
             "; server RSS: peak of the server unit's processes, summed, sampled every second"
+            " (PSS: the same with each shared page divided among its processes)"
             if with_rss
             else ""
         )
@@ -422,13 +429,15 @@ def cmd_load(args: argparse.Namespace) -> int:
         out = [
             keys
             + extra
-            + ["server_rss_kb", "load_avg_1m", f"p95_vs_{args.baseline}", "description"]
+            + ["server_rss_kb", "server_pss_kb", "load_avg_1m", f"p95_vs_{args.baseline}"]
+            + ["description"]
         ]
         for s in summaries:
             ratio = p95_ratio(s, baseline)
             out.append(
                 [str(s[k]) for k in keys + extra]
-                + [str(rss[s["server"]] or ""), str(s.get("load_avg_1m", ""))]
+                + [str(rss[s["server"]] or ""), str(pss[s["server"]] or "")]
+                + [str(s.get("load_avg_1m", ""))]
                 + [f"{ratio:.3f}" if ratio is not None else ""]
                 + [s["description"]]
             )
