@@ -301,37 +301,32 @@ def test_the_admins_certificate_passes_validation(run_role, tmp_path):
     assert run.rc == 0, run.failure
 
 
-PERMISSIONS = "Check the MLflow permission model"
-STORE = "Check where the object store runs"
-PORTS = "Check that the lab's services on each host have ports of their own"
+LAB_CHECKS = "Check the lab-wide settings"
 
 
 @pytest.mark.parametrize(
-    ("extra", "stores", "task", "expected"),
+    ("extra", "stores", "expected"),
     [
         (
             {"lab_mlflow_permissions": "open"},
             [],
-            PERMISSIONS,
             "lab_mlflow_permissions: must be shared or private, got open",
         ),
         (
             {"lab_mlflow_permissions": "private", "lab_mlflow_instructors": ["eve"]},
             [],
-            PERMISSIONS,
             "lab_mlflow_instructors: eve is not a known user",
         ),
-        ({}, ["seat"], STORE, "object_stores: seat is also a workstation"),
+        ({}, ["seat"], "object_stores: seat is also a workstation"),
         (
             {"object_store_volume_port": 5000},
             ["server"],
-            PORTS,
             "server: mlflow_server_port and object_store_volume_port both use port 5000",
         ),
     ],
     ids=["unknown permission model", "instructor nobody seats", "store on a seat", "port twice"],
 )
-def test_the_lab_wide_checks_come_first(tmp_path, extra, stores, task, expected):
+def test_the_lab_wide_checks_come_first(tmp_path, extra, stores, expected):
     """The lab's inventory settings (group_vars) with a server and a seat: a
     bad permission model, an object store on a seat or a port used twice
     stops playbooks/mlflow_server.yml before any change."""
@@ -352,5 +347,5 @@ def test_the_lab_wide_checks_come_first(tmp_path, extra, stores, task, expected)
     run = PlaybookRun(completed)
     assert run.rc != 0
     index, failed_task, message = run.failure
-    assert failed_task == task and expected in message, run.failure
+    assert failed_task == LAB_CHECKS and expected in message, run.failure
     assert run.changed_before(index) == []
