@@ -80,3 +80,22 @@ def test_an_account_with_its_home():
     found = probe.account(ME)
     assert found["uid"] == os.getuid() and found["home_type"] in ("dir", "missing")
     assert probe.account("no-such-user-of-the-lab") is None
+
+
+def test_a_home_is_looked_at_not_followed(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o750)
+    home.chmod(0o750)
+    assert probe.home_of(str(home)) == {
+        "home_type": "dir",
+        "home_mode": "0750",
+        "home_uid": os.getuid(),
+    }
+    # A link where the home should be: its type only, nothing behind it.
+    (tmp_path / "link").symlink_to(home)
+    assert probe.home_of(str(tmp_path / "link")) == {
+        "home_type": "link",
+        "home_mode": None,
+        "home_uid": None,
+    }
+    assert probe.home_of("relative/home")["home_type"] == "missing"

@@ -100,8 +100,9 @@ commands:
 users:
   description:
     - By account, C(uid), C(gid), C(gecos), C(home), C(shell), C(groups) (the
-      supplementary groups) and C(home_type) (the home folder's type, as in
-      RV(files)); null when there is no such account.
+      supplementary groups), C(home_type) (the home folder's type, as in
+      RV(files)) and, for a folder, C(home_mode) and C(home_uid) (from lstat;
+      null otherwise); null when there is no such account.
   type: dict
   returned: always
 time: {description: The host's clock, seconds since the epoch., type: float, returned: always}
@@ -238,6 +239,17 @@ def run(module, argv):
     return {"rc": rc, "stdout": out, "stderr": err, "stdout_lines": out.splitlines()}
 
 
+def home_of(path):
+    """The home folder's type, and its mode and owner's UID when it is a
+    folder: lstat alone, so a student's home is never read or followed."""
+    found = look(path) if os.path.isabs(path) else {"type": "missing"}
+    return {
+        "home_type": found["type"],
+        "home_mode": found.get("mode") if found["type"] == "dir" else None,
+        "home_uid": found.get("uid") if found["type"] == "dir" else None,
+    }
+
+
 def account(name):
     try:
         entry = pwd.getpwnam(name)
@@ -251,7 +263,7 @@ def account(name):
         "home": entry.pw_dir,
         "shell": entry.pw_shell,
         "groups": groups,
-        "home_type": look(entry.pw_dir)["type"],
+        **home_of(entry.pw_dir),
     }
 
 
