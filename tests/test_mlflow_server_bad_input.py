@@ -126,6 +126,10 @@ BAD_INPUT = {
         {"mlflow_server_artifacts_store": "s3"},
         "mlflow_server_s3_bucket",
     ),
+    "postgresql database name that is no identifier": (
+        {"mlflow_server_backend": "postgresql", "mlflow_server_postgresql_database": "ml flow"},
+        "mlflow_server_postgresql_database",
+    ),
     "negative auth cache lifetime": (
         {"mlflow_server_auth_cache_ttl_seconds": -60},
         "mlflow_server_auth_cache_ttl_seconds",

@@ -2,7 +2,7 @@
 
 
 def setting_errors(checks):
-    """ "VAR: MSG" of each check whose ok is false; the role asserts it is empty.
+    """The "VAR: MSG" of each check whose ok is false; the role asserts it is empty.
 
     checks: dicts with var, ok (a boolean, or its text as a template renders
     it) and msg. One assert over every check instead of a loop of asserts:

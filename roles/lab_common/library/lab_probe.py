@@ -240,8 +240,9 @@ def run(module, argv):
 
 
 def home_of(path):
-    """The home folder's type, and its mode and owner's UID when it is a
-    folder: lstat alone, so a student's home is never read or followed."""
+    """The home folder's type (as look gives it; a link is never followed),
+    and its mode and owner's UID when it is a folder: nothing inside a
+    student's home is looked at."""
     found = look(path) if os.path.isabs(path) else {"type": "missing"}
     return {
         "home_type": found["type"],
