@@ -16,8 +16,9 @@
 # unit is sampled. When ours has a worse p95 than bare (or errors), or with
 # BENCH_MLFLOW_EXTRA_ROWS=always, ours-sqlite is re-deployed by the role with
 # one lever changed at a time and measured again, to show what dominates: the
+# students' passwords with MLflow's own hash (lab_mlflow_password_hash ""), the
 # auth cache off (mlflow_server_auth_cache_ttl_seconds 0, MLflow's default),
-# 4 workers, basic-auth off, and (once the role has it) sqlite without WAL.
+# 4 workers, basic-auth off, and sqlite without WAL.
 # The MLflow version and worker count are read from the deployed servers.
 # Output: tables on stdout (bench/report.py), bench/results/mlflow_load.{csv,md};
 # each ansible-playbook run's JSON report in .cache/bench/mlflow/<step>.json.
@@ -65,7 +66,7 @@ declare -A URL=(
 )
 # The systemd unit of each server: the role's, and bench/mlflow/bare.yml's.
 declare -A UNIT=([ours-sqlite]=mlflow-server [ours-postgresql]=mlflow-server [bare]=mlflow-bare)
-ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-nocache,ours-sqlite-workers4
+ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-scrypt,ours-sqlite-nocache,ours-sqlite-workers4
 ORDER+=,ours-sqlite-noauth,ours-sqlite-nowal
 WORK=$ROOT/.cache/bench/mlflow
 CREDENTIALS=$WORK/credentials
@@ -291,6 +292,9 @@ disk here), transient unit without sandbox, sqlite"
 worse=$(report load-worse --results "$WORK/results" ours-sqlite bare)
 if [ "$EXTRA_ROWS" = always ] || { [ "$EXTRA_ROWS" = auto ] && [ "$worse" = yes ]; }; then
   bench_log "mlflow-load: the levers of ours-sqlite, one at a time (worse p95 than bare, or errors: $worse)"
+  lever scrypt '{"lab_mlflow_password_hash": ""}' "the students' passwords stored with MLflow's \
+own hash (scrypt, N=32768) instead of the lab's light one (N=1024): each student's first call on \
+each worker pays it" --credentials "$CREDENTIALS/mlflow"
   lever nocache '{"mlflow_server_auth_cache_ttl_seconds": 0}' "the auth cache off (MLflow's \
 default): every call of a student checks the password hash again" --credentials "$CREDENTIALS/mlflow"
   if [ "$WORKERS" != 4 ]; then
@@ -307,11 +311,15 @@ writer and a commit appends to the log" --credentials "$CREDENTIALS/mlflow"
 fi
 load_s=$((SECONDS - t0))
 
-scrypt_ms=$(python3 -c 'import hashlib, time
+# scrypt_ms N: the CPU of one werkzeug scrypt check with cost N, r=8, here and now.
+scrypt_ms() {
+  python3 -c 'import hashlib, sys, time
+n = int(sys.argv[1])
 t = time.perf_counter()
 for _ in range(3):
-    hashlib.scrypt(b"x" * 24, salt=b"s" * 16, n=32768, r=8, p=1, maxmem=132 * 2**20, dklen=64)
-print(round((time.perf_counter() - t) / 3 * 1000))')
+    hashlib.scrypt(b"x" * 24, salt=b"s" * 16, n=n, r=8, p=1, maxmem=132 * 2**20, dklen=64)
+print(round((time.perf_counter() - t) / 3 * 1000, 1))' "$1"
+}
 notes=$WORK/notes.md
 cat >"$notes" <<EOF
 ## Fairness
@@ -322,13 +330,14 @@ cat >"$notes" <<EOF
 - TLS: ours is reached over HTTPS through the role's nginx (which proxies to MLflow on
   loopback), the bare command over plain HTTP.
 - Auth: ours has basic-auth on (the lab default), the bare command none. MLflow $PIN checks the
-  password of a request against its werkzeug hash (scrypt, N=32768, r=8: $scrypt_ms ms of CPU
-  each on this machine during this run) every time \`authenticate_request()\` runs: in the
-  before-request hook, in \`sender_is_admin()\` and in the permission validator, so a
-  log-metric call pays three hashes.
-  MLflow's \`auth_cache_ttl_seconds\` (basic_auth.ini; off by MLflow's default) caches a
-  successful check per worker; the lab sets it to 60 s (mlflow_server_auth_cache_ttl_seconds),
-  the \`-nocache\` row measures the server without it.
+  password of a request against its werkzeug hash every time \`authenticate_request()\` runs: in
+  the before-request hook, in \`sender_is_admin()\` and in the permission validator, so a
+  log-metric call pays three hashes. MLflow hashes with scrypt, N=32768, r=8 ($(scrypt_ms 32768) ms
+  of CPU each on this machine during this run); the lab stores its students' generated
+  passwords with N=1024 ($(scrypt_ms 1024) ms; lab_mlflow_password_hash), the \`-scrypt\` row
+  measures MLflow's. MLflow's \`auth_cache_ttl_seconds\` (basic_auth.ini; off by MLflow's
+  default) caches a successful check per worker; the lab sets it to 60 s
+  (mlflow_server_auth_cache_ttl_seconds), the \`-nocache\` row measures the server without it.
 - Artifacts: ours proxies them (an HTTP upload); with the bare command the client writes the file
   itself into the server's \`./artifacts\` path (no HTTP call; a real student's machine would need
   that path on a shared disk; here it is mounted at the same path).

@@ -201,6 +201,24 @@ BAD_INPUT = {
         },
         "mlflow_server_auth_users: admin is listed twice (or is the admin",
     ),
+    "a user's password hash that werkzeug does not know": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [
+                {"name": "ada", "password": "ada-password-0123", "password_hash": "md5"}
+            ],
+        },
+        "mlflow_server_auth_users: ada has password_hash md5, not a werkzeug method",
+    ),
+    "a scrypt cost that is not a power of 2": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [
+                {"name": "ada", "password": "ada-password-0123", "password_hash": "scrypt:1000:8:1"}
+            ],
+        },
+        "mlflow_server_auth_users: ada has password_hash scrypt:1000:8:1, not a werkzeug method",
+    ),
 }
 
 SECRETS = (

@@ -4,6 +4,7 @@ Shared by the mlflow_server and mlflow_server_production scenarios. The tests
 run in file order: read-only checks first, then a crash and a reboot.
 """
 
+import ast
 import json
 import os
 import pathlib
@@ -223,6 +224,20 @@ def test_the_roles_accounts_log_in_with_their_permissions(host):
     # teacher is an admin and may read other accounts; ada may not.
     assert http(host, "/api/2.0/mlflow/users/get?username=ada", teacher)["status"] == 200
     assert http(host, "/api/2.0/mlflow/users/get?username=teacher", ada)["status"] == 403
+
+
+def test_each_account_password_is_stored_as_its_entry_says(host):
+    """ada's generated password has the light hash its entry asks for; teacher's
+    (no password_hash) keeps MLflow's own scrypt. Read as the server's user, whose
+    database it is; ada logs in with hers (test above)."""
+    read = (
+        "import sqlite3; print(dict(sqlite3.connect('/var/lib/mlflow/basic_auth.db')"
+        ".execute('SELECT username, password_hash FROM users')))"
+    )
+    stored = host.check_output(shlex.join(["runuser", "-u", "mlflow", "--", "python3", "-c", read]))
+    methods = {name: stored_hash.split("$")[0] for name, stored_hash in ast.literal_eval(stored).items()}
+    assert methods["ada"] == "scrypt:1024:8:1", methods
+    assert methods["teacher"] == "scrypt:32768:8:1", methods
 
 
 def test_the_accounts_module_left_the_state_to_the_service_user(host):

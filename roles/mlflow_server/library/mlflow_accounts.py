@@ -52,6 +52,14 @@ options:
       password: {type: str, description: "Required unless state=absent."}
       admin: {type: bool, default: false}
       state: {type: str, choices: [present, absent], default: present}
+      password_hash:
+        description:
+          - How the password is stored, as werkzeug names a method
+            (C(scrypt:1024:8:1)); empty for MLflow's own (werkzeug's
+            default, scrypt with N=32768). A hash made another way is made
+            again at the next run.
+        type: str
+        default: ""
   experiments:
     description: Experiment names that must exist.
     type: list
@@ -149,7 +157,9 @@ def ensure_experiments(params, admin, check_mode, report):
 def converge(params, check_mode):
     # Imported here, in the child: MLflow comes from the venv this runs in.
     from mlflow.exceptions import MlflowException
+    from mlflow.server.auth.db.models import SqlUser
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+    from werkzeug.security import check_password_hash, generate_password_hash
 
     report = {
         key: []
@@ -166,27 +176,47 @@ def converge(params, check_mode):
     store = SqlAlchemyStore()
     store.init_db(params["database_uri"])
 
+    def stored_hash(name):
+        with store.ManagedSessionMaker(read_only=True) as session:
+            return session.query(SqlUser).filter(SqlUser.username == name).one().password_hash
+
+    def set_password(name, password, method):
+        if not method:
+            store.update_user(name, password=password)
+            return
+        with store.ManagedSessionMaker(read_only=False) as session:
+            session.query(SqlUser).filter(SqlUser.username == name).one().password_hash = (
+                generate_password_hash(password, method=method)
+            )
+
     admin = (params["admin_username"], params["admin_password"])
     wanted = [{"name": admin[0], "password": admin[1], "admin": True, "state": "present"}] + params[
         "users"
     ]
     for user in wanted:
         name = user["name"]
+        method = user.get("password_hash") or ""
         if not store.has_user(name):
             if user["state"] == "present":
                 report["created"].append(name)
                 if not check_mode:
                     store.create_user(name, user["password"], is_admin=user["admin"])
+                    if method:
+                        set_password(name, user["password"], method)
             continue
         if user["state"] == "absent":
             report["removed"].append(name)
             if not check_mode:
                 store.delete_user(name)
             continue
-        if not store.authenticate_user(name, user["password"]):
+        stored = stored_hash(name)
+        # "scrypt" matches scrypt:32768:8:1, "scrypt:1024:8:1" only itself.
+        stored_method = stored.split("$", 1)[0]
+        same_method = not method or stored_method == method or stored_method.startswith(method + ":")
+        if not (same_method and check_password_hash(stored, user["password"])):
             report["passwords_set"].append(name)
             if not check_mode:
-                store.update_user(name, password=user["password"])
+                set_password(name, user["password"], method)
         if store.get_user(name).is_admin != user["admin"]:
             report["admin_changed"].append(name)
             if not check_mode:
@@ -269,6 +299,7 @@ def main():
         "name": {"type": "str", "required": True},
         "password": {"type": "str", "no_log": True},
         "admin": {"type": "bool", "default": False},
+        "password_hash": {"type": "str", "default": ""},
         "state": {
             "type": "str",
             "choices": ["present", "absent"],
@@ -331,6 +362,14 @@ def main():
         for grant in params["permissions"]
         if grant["experiment"] not in params["experiments"]
     ]
+    # In the venv's interpreter, which has MLflow's werkzeug.
+    from werkzeug.security import generate_password_hash
+
+    for method in sorted({user["password_hash"] for user in params["users"] if user["password_hash"]}):
+        try:
+            generate_password_hash("-", method=method)
+        except (ValueError, TypeError) as error:
+            problems.append(f"users: password_hash {method} is not a werkzeug method ({error})")
     if problems:
         module.fail_json(msg="; ".join(problems))
     try:
