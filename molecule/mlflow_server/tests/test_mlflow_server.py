@@ -235,7 +235,9 @@ def test_each_account_password_is_stored_as_its_entry_says(host):
         ".execute('SELECT username, password_hash FROM users')))"
     )
     stored = host.check_output(shlex.join(["runuser", "-u", "mlflow", "--", "python3", "-c", read]))
-    methods = {name: stored_hash.split("$")[0] for name, stored_hash in ast.literal_eval(stored).items()}
+    methods = {
+        name: stored_hash.split("$")[0] for name, stored_hash in ast.literal_eval(stored).items()
+    }
     assert methods["ada"] == "scrypt:1024:8:1", methods
     assert methods["teacher"] == "scrypt:32768:8:1", methods
 

@@ -185,9 +185,9 @@ def converge(params, check_mode):
             store.update_user(name, password=password)
             return
         with store.ManagedSessionMaker(read_only=False) as session:
-            session.query(SqlUser).filter(SqlUser.username == name).one().password_hash = (
-                generate_password_hash(password, method=method)
-            )
+            session.query(SqlUser).filter(
+                SqlUser.username == name
+            ).one().password_hash = generate_password_hash(password, method=method)
 
     admin = (params["admin_username"], params["admin_password"])
     wanted = [{"name": admin[0], "password": admin[1], "admin": True, "state": "present"}] + params[
@@ -212,7 +212,9 @@ def converge(params, check_mode):
         stored = stored_hash(name)
         # "scrypt" matches scrypt:32768:8:1, "scrypt:1024:8:1" only itself.
         stored_method = stored.split("$", 1)[0]
-        same_method = not method or stored_method == method or stored_method.startswith(method + ":")
+        same_method = (
+            not method or stored_method == method or stored_method.startswith(method + ":")
+        )
         if not (same_method and check_password_hash(stored, user["password"])):
             report["passwords_set"].append(name)
             if not check_mode:
@@ -365,7 +367,9 @@ def main():
     # In the venv's interpreter, which has MLflow's werkzeug.
     from werkzeug.security import generate_password_hash
 
-    for method in sorted({user["password_hash"] for user in params["users"] if user["password_hash"]}):
+    for method in sorted(
+        {user["password_hash"] for user in params["users"] if user["password_hash"]}
+    ):
         try:
             generate_password_hash("-", method=method)
         except (ValueError, TypeError) as error:
