@@ -5,6 +5,7 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import shutil
 
 import pytest
 from conftest import ROOT
@@ -99,3 +100,24 @@ def test_a_home_is_looked_at_not_followed(tmp_path):
         "home_uid": None,
     }
     assert probe.home_of("relative/home")["home_type"] == "missing"
+
+
+class _Module:
+    """What run() asks of AnsibleModule, for a command run as a user."""
+
+    @staticmethod
+    def get_bin_path(name):
+        return shutil.which(name)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a command as another user: needs root")
+def test_a_user_command_runs_as_that_user_alone():
+    nobody = pwd.getpwnam("nobody")
+    found = probe.run(_Module, ["sh", "-c", 'id -u; id -G; echo "$HOME"; pwd'], user="nobody")
+    assert found["rc"] == 0, found
+    assert found["stdout_lines"] == [str(nobody.pw_uid), str(nobody.pw_gid), nobody.pw_dir, "/"]
+
+
+def test_a_user_command_for_no_account_is_not_run():
+    found = probe.run(_Module, ["id"], user="no-such-user-of-the-lab")
+    assert found["rc"] == 127 and "no account" in found["stderr"]

@@ -66,6 +66,7 @@ def test_git_system_default_branch(host):
 
 
 def test_git_identity_belongs_to_the_student(host):
+    """Set back after the student changed it (side_effect.yml)."""
     gitconfig = host.file("/home/student/.gitconfig")
     assert gitconfig.user == "student"
     assert "user.email=ada.student@example.edu" in as_student(host, "git config --list").stdout

@@ -6,6 +6,7 @@ import hashlib
 import os
 import pwd
 import stat
+import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -21,7 +22,8 @@ description:
   - Never follows a link: paths are looked at with lstat, files are read with
     O_NOFOLLOW. It runs as root, so it is for paths root controls (system
     folders, the homes themselves); what lies inside a home is read as its
-    owner, by the role's own module.
+    owner: by a command the probe runs as that user (O(user_commands)), or
+    by the role's own module.
   - Changes nothing, in check mode too.
 options:
   files:
@@ -69,6 +71,15 @@ options:
     type: list
     elements: str
     default: []
+  user_commands:
+    description:
+      - Read-only commands to run as a user, by name, each C(user) and
+        C(argv) (RV(user_commands)). The command is that user alone (their
+        UID, GID and no other group), with HOME their home, in C(/): what it
+        reads in the home, it reads with the owner's rights. No such account
+        gives rc 127.
+    type: dict
+    default: {}
 """
 
 RETURN = r"""
@@ -95,6 +106,10 @@ commands:
   description:
     - By name, C(rc), C(stdout), C(stderr) (without their last line break) and
       C(stdout_lines), as the command module gives them.
+  type: dict
+  returned: always
+user_commands:
+  description: By name, as RV(commands).
   type: dict
   returned: always
 users:
@@ -226,14 +241,41 @@ def packages(module, names):
     return found
 
 
-def run(module, argv):
+def run(module, argv, user=None):
+    """argv's rc and output; as user (a name) when given, with none of root's
+    groups, HOME theirs and the working folder /."""
     argv = [str(arg) for arg in argv or []]
     if not argv:
         return {"rc": 127, "stdout": "", "stderr": "no command given"}
     executable = argv[0] if os.path.isabs(argv[0]) else module.get_bin_path(argv[0])
     if not executable or not os.access(executable, os.X_OK):
         return {"rc": 127, "stdout": "", "stderr": f"{argv[0]}: no such executable"}
-    rc, out, err = module.run_command([executable, *argv[1:]])
+    if user is None:
+        rc, out, err = module.run_command([executable, *argv[1:]])
+    else:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            return {"rc": 127, "stdout": "", "stderr": f"no account {user}"}
+        done = subprocess.run(
+            [executable, *argv[1:]],
+            user=entry.pw_uid,
+            group=entry.pw_gid,
+            extra_groups=[],
+            env={
+                "HOME": entry.pw_dir,
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                "LC_ALL": "C",
+            },
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=60,
+            check=False,
+        )
+        rc, out, err = done.returncode, done.stdout, done.stderr
     # As the command module gives them.
     out, err = out.rstrip("\r\n"), err.rstrip("\r\n")
     return {"rc": rc, "stdout": out, "stderr": err, "stdout_lines": out.splitlines()}
@@ -295,6 +337,7 @@ def main():
             "packages": {"type": "list", "elements": "str", "default": []},
             "commands": {"type": "dict", "default": {}},
             "users": {"type": "list", "elements": "str", "default": []},
+            "user_commands": {"type": "dict", "default": {}},
         },
         supports_check_mode=True,
     )
@@ -307,6 +350,10 @@ def main():
         packages=packages(module, params["packages"]),
         commands={name: run(module, argv) for name, argv in params["commands"].items()},
         users={name: account(name) for name in params["users"]},
+        user_commands={
+            name: run(module, (command or {}).get("argv"), user=(command or {}).get("user", ""))
+            for name, command in params["user_commands"].items()
+        },
         time=time.time(),
     )
 
