@@ -225,12 +225,16 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def summarise(cfg, results: list[dict]) -> dict:
+def summarise(cfg, results: list[dict], before: dict | None = None) -> dict:
+    """The figures of this pass's results, pooled with those of the passes
+    before (a summary with raw_calls) when given."""
+    before = before or {}
     done = [r for r in results if not r.get("lost")]
-    calls = [c for r in done for c in r["calls"]]
+    calls = [tuple(c) for c in before.get("raw_calls", [])] + [c for r in done for c in r["calls"]]
     latencies = [c[2] for c in calls]
     errors = sum(1 for c in calls if c[1] == 0 or c[1] >= 400)
     wall = (max(r["end"] for r in done) - min(r["start"] for r in done)) if done else float("nan")
+    wall += before.get("wall_s", 0.0)
     per_endpoint = {}
     for name in sorted({c[0] for c in calls}):
         these = [c for c in calls if c[0] == name]
@@ -241,17 +245,22 @@ def summarise(cfg, results: list[dict]) -> dict:
             "p50_ms": round(percentile(ms, 50), 1),
             "p95_ms": round(percentile(ms, 95), 1),
         }
-    runs = sum(r["completed"] for r in done)
+    runs = sum(r["completed"] for r in done) + before.get("runs_completed", 0)
+
+    def samples(key: str, field: str) -> list[str]:
+        return (before.get(key, []) + [x for r in done for x in r[field]])[:5]
+
     return {
         "server": cfg.label,
         "description": cfg.description,
         "clients": cfg.clients,
         "runs_per_client": cfg.runs,
         "metric_points": cfg.points,
+        "passes": before.get("passes", 0) + 1,
         "runs_completed": runs,
-        "runs_failed": sum(r["failed"] for r in done),
-        "runs_cut": sum(r["cut"] for r in done),
-        "clients_lost": len(results) - len(done),
+        "runs_failed": sum(r["failed"] for r in done) + before.get("runs_failed", 0),
+        "runs_cut": sum(r["cut"] for r in done) + before.get("runs_cut", 0),
+        "clients_lost": len(results) - len(done) + before.get("clients_lost", 0),
         "requests": len(calls),
         "errors": errors,
         "req_per_s": round(len(calls) / wall, 1) if wall > 0 else 0.0,
@@ -263,8 +272,10 @@ def summarise(cfg, results: list[dict]) -> dict:
         "load_avg_1m": round(os.getloadavg()[0], 1),
         "deadline_s": cfg.deadline,
         "endpoints": per_endpoint,
-        "error_samples": [e for r in done for e in r["errors"]][:5],
-        "failure_samples": [f for r in done for f in r["failures"]][:5],
+        "error_samples": samples("error_samples", "errors"),
+        "failure_samples": samples("failure_samples", "failures"),
+        # Every request's (call, status, ms), for the next pass to pool with.
+        "raw_calls": calls,
     }
 
 
@@ -303,11 +314,14 @@ def cmd_run(cfg) -> None:
     if warm_failed or any(r.get("lost") or r["completed"] == 0 for r in warm):
         sys.exit(f"{cfg.label}: the warm-up run failed: {warm_failed[:3]}")
     print(f"{cfg.label}: warm-up {time.monotonic() - started:.0f} s (not measured)")
-    summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts))
-    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(cfg.out).write_text(json.dumps(summary, indent=2) + "\n")
+    out = Path(cfg.out)
+    before = json.loads(out.read_text()) if cfg.pool and out.exists() else None
+    summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts), before)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary) + "\n")
+    pooled = f" (pass {summary['passes']}, pooled)" if summary["passes"] > 1 else ""
     print(
-        f"{cfg.label}: {summary['runs_completed']} runs done, {summary['runs_cut']} cut,"
+        f"{cfg.label}{pooled}: {summary['runs_completed']} runs done, {summary['runs_cut']} cut,"
         f" {summary['requests']} requests, {summary['errors']} errors,"
         f" p50 {summary['p50_ms']:.1f} ms, p95 {summary['p95_ms']:.1f} ms,"
         f" {summary['wall_s']:.1f} s"
@@ -374,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--warmup-clients", type=int, default=4)
     run.add_argument("--warmup-points", type=int, default=2)
     run.add_argument("--out", required=True)
+    run.add_argument(
+        "--pool",
+        action="store_true",
+        help="pool with the passes already in --out (a summary this command wrote)",
+    )
 
     cfg = parser.parse_args(argv)
     cmd_run(cfg)

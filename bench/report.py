@@ -345,7 +345,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     # Results of runs before the load average was recorded have none.
     with_load = any("load_avg_1m" in s for s in summaries)
 
+    with_passes = any(s.get("passes", 1) > 1 for s in summaries)
     header = [title for _, title, _ in LOAD_COLUMNS]
+    header += ["passes"] if with_passes else []
     header += ["server RSS MiB"] if with_rss else []
     header += ["server PSS MiB"] if with_pss else []
     header += ["machine load 1m"] if with_load else []
@@ -353,6 +355,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     rows = [header]
     for s in summaries:
         row = [fmt.format(s[key]) for key, _, fmt in LOAD_COLUMNS]
+        if with_passes:
+            row.append(str(s.get("passes", 1)))
         if with_rss:
             row.append(f"{rss[s['server']] / 1024:.0f}" if rss[s["server"]] is not None else "-")
         if with_pss:
@@ -369,6 +373,12 @@ def cmd_load(args: argparse.Namespace) -> int:
         f" run(s), {first['metric_points']} metric points per run (one call each), deadline"
         f" {first['deadline_s']:.0f} s per server (runs not finished by then: cut); latencies"
         " over every HTTP request"
+        + (
+            "; passes: rows loaded that many times, in turn with the other multi-pass rows,"
+            " their requests pooled (runs, requests and wall time summed)"
+            if with_passes
+            else ""
+        )
         + (
             "; server RSS: peak of the server unit's processes, summed, sampled every second"
             " (PSS: the same with each shared page divided among its processes)"
