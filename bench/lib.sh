@@ -13,6 +13,14 @@ BENCH_LOGS=$BENCH_RESULTS/logs
 BENCH_IMAGE=${BENCH_IMAGE:-localhost/mlops-lab/debian12:latest}
 BENCH_NETWORK=${BENCH_NETWORK:-bench-prov-net}
 
+# As `make bench` runs them, also when a script is run by hand: the
+# project's podman settings (the containers' limits) and its venv's Ansible.
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$BENCH_ROOT/molecule/containers.conf}"
+case ":$PATH:" in
+  *":$BENCH_ROOT/.venv/bin:"*) ;;
+  *) export PATH="$BENCH_ROOT/.venv/bin:$PATH" ;;
+esac
+
 # Bounds: a task that hangs fails its host after BENCH_TASK_TIMEOUT seconds
 # (the others go on); a whole ansible-playbook run stops after
 # BENCH_PLAYBOOK_TIMEOUT seconds.

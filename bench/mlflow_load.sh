@@ -41,11 +41,6 @@ ROOT=$PWD
 # bench_playbook (Ansible's JSON report), bench_log, bench_elapsed.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source bench/lib.sh
-export CONTAINERS_CONF="${CONTAINERS_CONF:-$ROOT/molecule/containers.conf}"
-case ":$PATH:" in
-  *":$ROOT/.venv/bin:"*) ;;
-  *) export PATH="$ROOT/.venv/bin:$PATH" ;;
-esac
 export NO_COLOR=1 PY_COLORS=0
 
 CLIENTS=${BENCH_MLFLOW_CLIENTS:-20}
