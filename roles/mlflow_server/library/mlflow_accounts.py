@@ -78,7 +78,7 @@ options:
 RETURN = r"""
 created: {description: Users created., type: list, returned: always}
 passwords_set:
-  description: Users whose password no longer matched and was set.
+  description: Users whose password no longer matched, or was hashed another way, and was set.
   type: list
   returned: always
 admin_changed: {description: Users made or unmade admins., type: list, returned: always}
@@ -180,6 +180,17 @@ def converge(params, check_mode):
         with store.ManagedSessionMaker(read_only=True) as session:
             return session.query(SqlUser).filter(SqlUser.username == name).one().password_hash
 
+    prefixes = {}
+
+    def method_prefix(method):
+        """What werkzeug writes before the salt for method, its defaults
+        filled in (scrypt -> scrypt:32768:8:1); "" is MLflow's own."""
+        if method not in prefixes:
+            # MLflow hashes with werkzeug's default method.
+            made = generate_password_hash("-", **({"method": method} if method else {}))
+            prefixes[method] = made.split("$", 1)[0]
+        return prefixes[method]
+
     def set_password(name, password, method):
         if not method:
             store.update_user(name, password=password)
@@ -210,11 +221,7 @@ def converge(params, check_mode):
                 store.delete_user(name)
             continue
         stored = stored_hash(name)
-        # "scrypt" matches scrypt:32768:8:1, "scrypt:1024:8:1" only itself.
-        stored_method = stored.split("$", 1)[0]
-        same_method = (
-            not method or stored_method == method or stored_method.startswith(method + ":")
-        )
+        same_method = stored.split("$", 1)[0] == method_prefix(method)
         if not (same_method and check_password_hash(stored, user["password"])):
             report["passwords_set"].append(name)
             if not check_mode:
