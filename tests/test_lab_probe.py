@@ -121,3 +121,13 @@ def test_a_user_command_runs_as_that_user_alone():
 def test_a_user_command_for_no_account_is_not_run():
     found = probe.run(_Module, ["id"], user="no-such-user-of-the-lab")
     assert found["rc"] == 127 and "no account" in found["stderr"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs a command as another user: needs root")
+def test_a_user_command_that_hangs_or_floods_cannot_hold_the_probe(monkeypatch):
+    monkeypatch.setattr(probe, "USER_COMMAND_TIMEOUT", 1)
+    # A child of the command that outlives it is killed with it.
+    hung = probe.run(_Module, ["sh", "-c", "sleep 30 & sleep 30"], user="nobody")
+    assert hung["rc"] == 124 and "stopped after 1 s" in hung["stderr"], hung
+    flood = probe.run(_Module, ["sh", "-c", "yes | head -c 5000000"], user="nobody")
+    assert len(flood["stdout"]) <= probe.READ_LIMIT, len(flood["stdout"])

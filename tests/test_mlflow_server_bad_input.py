@@ -210,6 +210,28 @@ BAD_INPUT = {
         },
         "mlflow_server_auth_users: ada has password_hash md5, not a werkzeug method",
     ),
+    "a scrypt method with its cost alone (werkzeug takes N:r:p or none)": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [
+                {"name": "ada", "password": "ada-password-0123", "password_hash": "scrypt:1024"}
+            ],
+        },
+        "mlflow_server_auth_users: ada has password_hash scrypt:1024, not a werkzeug method",
+    ),
+    "a scrypt method past OpenSSL's memory bound": (
+        {
+            **AUTH,
+            "mlflow_server_auth_users": [
+                {
+                    "name": "ada",
+                    "password": "ada-password-0123",
+                    "password_hash": "scrypt:2097152:8:1",
+                }
+            ],
+        },
+        "mlflow_server_auth_users: ada has password_hash scrypt:2097152:8:1, not a werkzeug",
+    ),
     "a scrypt cost that is not a power of 2": (
         {
             **AUTH,

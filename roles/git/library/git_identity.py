@@ -49,6 +49,12 @@ def main():
         module.warn(refused)
         module.exit_json(changed=False, path=path, set=[], refused=refused)
     git = [module.get_bin_path("git", required=True), "config", "--file", path]
+    # Only that file: a global or system config the user points at a pipe
+    # would hold git.
+    module.run_command_environ_update = {
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_CONFIG_NOSYSTEM": "1",
+    }
     wanted = {"user.name": module.params["name"], "user.email": module.params["email"]}
     to_set = []
     for key, value in wanted.items():

@@ -5,8 +5,11 @@ import grp
 import hashlib
 import os
 import pwd
+import resource
+import signal
 import stat
 import subprocess
+import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -77,7 +80,8 @@ options:
         C(argv) (RV(user_commands)). The command is that user alone (their
         UID, GID and no other group), with HOME their home, in C(/): what it
         reads in the home, it reads with the owner's rights. No such account
-        gives rc 127.
+        gives rc 127; a command still running after 20 s is killed with its
+        process group (rc 124); output past 1 MiB is cut.
     type: dict
     default: {}
 """
@@ -137,6 +141,7 @@ EXAMPLES = r"""
 """
 
 READ_LIMIT = 1024 * 1024
+USER_COMMAND_TIMEOUT = 20
 KINDS = ((stat.S_ISLNK, "link"), (stat.S_ISDIR, "dir"), (stat.S_ISREG, "file"))
 
 
@@ -257,8 +262,24 @@ def run(module, argv, user=None):
             entry = pwd.getpwnam(user)
         except KeyError:
             return {"rc": 127, "stdout": "", "stderr": f"no account {user}"}
-        done = subprocess.run(
-            [executable, *argv[1:]],
+        rc, out, err = run_as(entry, [executable, *argv[1:]])
+    # As the command module gives them.
+    out, err = out.rstrip("\r\n"), err.rstrip("\r\n")
+    return {"rc": rc, "stdout": out, "stderr": err, "stdout_lines": out.splitlines()}
+
+
+def run_as(entry, argv):
+    """rc, stdout, stderr of argv as the account entry alone. What the user
+    controls cannot hold the probe: the command is killed with its process
+    group after USER_COMMAND_TIMEOUT seconds (rc 124), and its output goes
+    to unlinked files it cannot grow past READ_LIMIT."""
+
+    def limit_output():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (READ_LIMIT, READ_LIMIT))
+
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(
+            argv,
             user=entry.pw_uid,
             group=entry.pw_gid,
             extra_groups=[],
@@ -269,16 +290,24 @@ def run(module, argv, user=None):
             },
             cwd="/",
             stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=60,
-            check=False,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=limit_output,  # noqa: PLW1509 (the module starts no threads)
         )
-        rc, out, err = done.returncode, done.stdout, done.stderr
-    # As the command module gives them.
-    out, err = out.rstrip("\r\n"), err.rstrip("\r\n")
-    return {"rc": rc, "stdout": out, "stderr": err, "stdout_lines": out.splitlines()}
+        try:
+            rc = process.wait(timeout=USER_COMMAND_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            rc = 124
+        texts = []
+        for stream in (out, err):
+            stream.seek(0)
+            texts.append(stream.read(READ_LIMIT).decode(errors="replace"))
+    if rc == 124:
+        texts[1] += f"\nstopped after {USER_COMMAND_TIMEOUT} s"
+    return rc, texts[0], texts[1]
 
 
 def home_of(path):
