@@ -18,7 +18,8 @@
 # one lever changed at a time and measured again, to show what dominates: the
 # students' passwords with MLflow's own hash (lab_mlflow_password_hash ""), the
 # auth cache off (mlflow_server_auth_cache_ttl_seconds 0, MLflow's default),
-# 4 workers, basic-auth off, and sqlite without WAL.
+# 4 workers, uvicorn's own 40 threads per worker, basic-auth off, and sqlite
+# without WAL.
 # The MLflow version and worker count are read from the deployed servers.
 # Output: tables on stdout (bench/report.py), bench/results/mlflow_load.{csv,md};
 # each ansible-playbook run's JSON report in .cache/bench/mlflow/<step>.json.
@@ -65,7 +66,7 @@ declare -A URL=(
 # The systemd unit of each server: the role's, and bench/mlflow/bare.yml's.
 declare -A UNIT=([ours-sqlite]=mlflow-server [ours-postgresql]=mlflow-server [bare]=mlflow-bare)
 ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-scrypt,ours-sqlite-nocache,ours-sqlite-workers4
-ORDER+=,ours-sqlite-noauth,ours-sqlite-nowal
+ORDER+=,ours-sqlite-threads40,ours-sqlite-noauth,ours-sqlite-nowal
 WORK=$ROOT/.cache/bench/mlflow
 CREDENTIALS=$WORK/credentials
 # Our servers answer HTTPS with the lab CA the role makes here; the load's
@@ -139,12 +140,13 @@ report() {
   python3 bench/report.py "$@"
 }
 
-# deployed CONTAINER UNIT: "VERSION WORKERS" of the MLflow server running
-# there: the command of its unit (systemctl show) and the mlflow of that
-# command's venv (the command is mlflow itself or the venv's python).
-# WORKERS is "default" when the command sets none.
+# deployed CONTAINER UNIT: "VERSION WORKERS THREADS" of the MLflow server
+# running there: the command and environment of its unit (systemctl show)
+# and the mlflow of that command's venv (the command is mlflow itself or the
+# venv's python). WORKERS and THREADS (the role launcher's requests at once
+# per worker) are "default" when the unit sets none.
 deployed() {
-  local words i mlflow="" workers=default version
+  local words i mlflow="" workers=default threads=default version setting
   read -ra words <<<"$(podman exec "$1" systemctl show --property ExecStart --value "$2")"
   for ((i = 0; i < ${#words[@]}; i++)); do
     case ${words[i]} in
@@ -153,9 +155,14 @@ deployed() {
     esac
   done
   [ -n "$mlflow" ] || { bench_log "mlflow-load: no ExecStart for $2 in $1" && return 1; }
+  for setting in $(podman exec "$1" systemctl show --property Environment --value "$2"); do
+    case $setting in
+      MLOPS_LAB_WORKER_THREADS=*) threads=${setting#*=} ;;
+    esac
+  done
   # "mlflow, version 3.17.2"
   version=$(podman exec "$1" "${mlflow%/*}/mlflow" --version)
-  printf '%s %s\n' "${version##* }" "$workers"
+  printf '%s %s %s\n' "${version##* }" "$workers" "$threads"
 }
 
 # rss_sampler CONTAINER UNIT OUT: until killed, every second, the resident
@@ -263,9 +270,9 @@ wait "$bare_pid" || ok=1
 [ "$ok" = 0 ] || exit 1
 
 # What runs, not what a file says: the MLflow of each server (the load's
-# client gets the same) and our worker count.
+# client gets the same), our worker count and threads per worker.
 found=$(deployed bench-mlflow-ours-sqlite "${UNIT[ours-sqlite]}")
-read -r PIN WORKERS <<<"$found"
+read -r PIN WORKERS THREADS <<<"$found"
 for server in ours-postgresql bare; do
   found=$(deployed "bench-mlflow-$server" "${UNIT[$server]}")
   if [ "${found%% *}" != "$PIN" ]; then
@@ -280,7 +287,8 @@ setup_load_venv >"$WORK/load-venv.log" 2>&1 || {
 provision_s=$((SECONDS - t0))
 bench_log "mlflow-load: MLflow $PIN up, with its accounts and the load's venv, in ${provision_s}s (containers included: $((SECONDS - start))s)"
 
-ours_common="MLflow $PIN, role defaults as deployed by the lab: HTTPS through nginx, uvicorn --workers $WORKERS, basic-auth"
+ours_common="MLflow $PIN, role defaults as deployed by the lab: HTTPS through nginx, uvicorn --workers $WORKERS"
+ours_common+=" with $THREADS requests at once each, basic-auth"
 ours_common+=" with one account per student (EDIT on the class experiment), proxied artifacts"
 ours_common+=" (--serve-artifacts), --allowed-hosts, sandboxed systemd unit"
 t0=$SECONDS
@@ -310,6 +318,10 @@ default): every call of a student checks the password hash again" --credentials 
 instead of $WORKERS: more requests served at once, each worker's own auth cache and memory" \
       --credentials "$CREDENTIALS/mlflow"
   fi
+  lever threads40 '{"mlflow_server_worker_threads": 40}' "uvicorn's own thread pool, 40 requests \
+at once per worker, instead of the role's $THREADS: every request gets a thread at once, and those \
+that write wait on sqlite's single writer (which polls with sleeps) instead of in the worker's queue" \
+    --credentials "$CREDENTIALS/mlflow"
   lever noauth '{"lab_mlflow_auth": false}' "basic-auth off: no password check, no permission \
 reads from the auth database"
   lever nowal '{"mlflow_server_sqlite_wal": false}' "the tracking and auth sqlite databases in \
@@ -332,9 +344,10 @@ notes=$WORK/notes.md
 cat >"$notes" <<EOF
 ## Fairness
 
-- Workers: ours runs \`--workers $WORKERS\` (mlflow_server_workers, as deployed), the bare command
-  MLflow's default of 4 uvicorn workers. This machine has $(nproc) cores, shared with the $CLIENTS
-  client processes (and whatever else runs on it).
+- Workers: ours runs \`--workers $WORKERS\` (mlflow_server_workers, as deployed), each running
+  $THREADS requests at once (mlflow_server_worker_threads) and queueing the rest; the bare command
+  MLflow's default of 4 uvicorn workers, each with uvicorn's pool of 40 threads. This machine has
+  $(nproc) cores, shared with the $CLIENTS client processes (and whatever else runs on it).
 - TLS: ours is reached over HTTPS through the role's nginx (which proxies to MLflow on
   loopback), the bare command over plain HTTP.
 - Auth: ours has basic-auth on (the lab default), the bare command none. MLflow $PIN checks the

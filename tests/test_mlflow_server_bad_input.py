@@ -130,6 +130,10 @@ BAD_INPUT = {
         {"mlflow_server_backend": "postgresql", "mlflow_server_postgresql_database": "ml flow"},
         "mlflow_server_postgresql_database",
     ),
+    "a worker without threads": (
+        {"mlflow_server_worker_threads": 0},
+        "mlflow_server_worker_threads",
+    ),
     "negative auth cache lifetime": (
         {"mlflow_server_auth_cache_ttl_seconds": -60},
         "mlflow_server_auth_cache_ttl_seconds",

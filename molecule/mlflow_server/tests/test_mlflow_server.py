@@ -43,6 +43,7 @@ SETTINGS_EXPRESSION = (
     " 'pg_password': mlflow_server_postgresql_password | default(''),"
     " 'tls_port': mlflow_server_tls_port | default(443) | int,"
     " 'workers': mlflow_server_workers | default(WORKERS) | int,"
+    " 'threads': mlflow_server_worker_threads | default(THREADS) | int,"
     " 'ca': mlflow_server_tls_ca_dir | default('') ~ '/ca.crt',"
     " 'name': inventory_hostname,"
     " 'prepared': molecule_prepare_mlflow_version | default('OLD_PIN'),"
@@ -54,6 +55,9 @@ SETTINGS_EXPRESSION = (
 ).replace("PORT", str(DEFAULTS["mlflow_server_port"]))
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("OLD_PIN", OLD_PIN)
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("WORKERS", str(DEFAULTS["mlflow_server_workers"]))
+SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace(
+    "THREADS", str(DEFAULTS["mlflow_server_worker_threads"])
+)
 SETTINGS_EXPRESSION = SETTINGS_EXPRESSION.replace("BACKEND", DEFAULTS["mlflow_server_backend"])
 _settings = {}
 
@@ -172,6 +176,57 @@ def test_the_server_is_uvicorn_itself_not_the_cli_beside_it(host):
     assert server[server.index("--workers") + 1] == str(settings(host)["workers"])
     commands = host.check_output(f"ps -o args= --ppid {main_pid(host)}")
     assert "mlflow server" not in commands and "mlflow.cli" not in commands
+
+
+# BURST concurrent requests, all released at once, while the OS threads of
+# each worker are counted; prints {pid: [threads before, most during]} and the
+# statuses.
+BURST = """
+import json, sys, threading, urllib.request
+url, header, pids = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+def threads(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
+seen = {pid: [threads(pid), 0] for pid in pids}
+statuses, start = [], threading.Barrier(41)
+def call():
+    start.wait()
+    with urllib.request.urlopen(urllib.request.Request(url, headers=header), timeout=60) as answer:
+        statuses.append(answer.status)
+callers = [threading.Thread(target=call) for _ in range(40)]
+for caller in callers:
+    caller.start()
+start.wait()
+while any(caller.is_alive() for caller in callers):
+    for pid in pids:
+        seen[pid][1] = max(seen[pid][1], threads(pid))
+for caller in callers:
+    caller.join()
+print(json.dumps({"threads": seen, "statuses": statuses}))
+"""
+
+
+def test_each_worker_runs_a_few_requests_at_once_and_queues_the_rest(host):
+    """The launcher's bounded pool: 40 requests at once start no more than
+    mlflow_server_worker_threads threads in any worker (uvicorn's own pool
+    would start one per request, up to 40 a worker), and every one is served."""
+    values = settings(host)
+    server = host.check_output(f"tr '\\0' ' ' < /proc/{main_pid(host)}/cmdline")
+    assert "--factory mlflow_server_launcher:create_app" in server
+    children = host.check_output(f"ps -o pid=,args= --ppid {main_pid(host)}").splitlines()
+    # uvicorn's workers (multiprocessing's resource tracker is a child too).
+    workers = [line.split()[0] for line in children if "spawn_main" in line]
+    assert len(workers) == values["workers"], children
+    for pid in workers:
+        environment = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").split("\n")
+        assert f"MLOPS_LAB_WORKER_THREADS={values['threads']}" in environment
+    url = f"http://127.0.0.1:{values['port']}{SEARCH}"
+    argv = ["python3", "-c", BURST, url, json.dumps(basic_auth(host)), *workers]
+    burst = json.loads(host.check_output(shlex.join(argv)))
+    assert burst["statuses"] == [200] * 40
+    for pid in workers:
+        before, most = burst["threads"][pid]
+        assert most - before <= values["threads"], burst
 
 
 def test_config_directory(host):
