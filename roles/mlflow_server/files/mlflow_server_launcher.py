@@ -3,24 +3,26 @@
 Run as a script with `mlflow server`'s arguments (ExecStart), it is that command
 with two changes to the uvicorn command MLflow builds:
 
-- uvicorn serves `create_app` below, MLflow's own app (the one MLflow chose, its
-  factory called) behind a bounded thread pool;
+- uvicorn serves `create_app` below: MLflow's own app (the one MLflow chose, its
+  factory called) with anyio's default thread limiter set to a few threads;
 - without job execution, uvicorn replaces this process (exec) instead of
   running beside it: the CLI would otherwise sit idle for the server's life
   holding about 250 MB. With job execution on, the CLI stays, as it supervises
   the job runner.
 
-Why the bounded pool: MLflow's REST API is a Flask app that uvicorn runs in
-anyio's default thread pool, up to 40 requests at once per worker. Under a
-class's load most of them wait on sqlite's single writer, which polls with
-sleeps, while the one holding the lock waits for the GIL behind the others:
-a few requests wait for seconds. With a few threads per worker, requests wait
-in the worker's queue in arrival order instead. Requests are read whole before
-they get a thread and responses are buffered after, so a slow client never
-holds one.
+Why: MLflow's REST API and the web UI's calls are a Flask app that uvicorn runs
+on anyio's default thread limiter, up to 40 requests at once per worker (the
+sync FastAPI routes too). Under a class's load the writes among them wait on
+sqlite's single writer, which polls with sleeps, while the one holding the lock
+waits for the GIL behind the others: a few requests wait for seconds. With a
+few threads per worker, requests wait in the worker's queue in arrival order
+instead. A request's body is read whole before it gets a thread, and the
+response goes to an unbounded buffer on the event loop, so a slow client holds
+memory, not a thread. MLflow's async artifact routes use asyncio's own
+executor, which this does not bound.
 
 Settings (environment, set by the unit; the workers inherit them):
-MLOPS_LAB_WORKER_THREADS, the requests each worker runs at once.
+MLOPS_LAB_WORKER_THREADS, the threads of anyio's default limiter per worker.
 """
 
 import importlib
@@ -33,8 +35,8 @@ APP_VARIABLE = "MLOPS_LAB_MLFLOW_APP"
 FACTORY_VARIABLE = "MLOPS_LAB_MLFLOW_APP_FACTORY"
 
 
-class BoundedThreadPool:
-    """An ASGI app that runs `app` with at most `threads` of anyio's worker threads."""
+class ThreadLimit:
+    """An ASGI app that runs `app` with anyio's default thread limiter set to `threads`."""
 
     def __init__(self, app, threads):
         self.app = app
@@ -51,12 +53,12 @@ class BoundedThreadPool:
 
 
 def create_app():
-    """MLflow's app in the bounded pool (uvicorn --factory, in each worker)."""
+    """MLflow's app under the thread limit (uvicorn --factory, in each worker)."""
     module, _, attribute = os.environ[APP_VARIABLE].partition(":")
     app = getattr(importlib.import_module(module), attribute)
     if os.environ.get(FACTORY_VARIABLE) == "1":
         app = app()
-    return BoundedThreadPool(app, int(os.environ[THREADS_VARIABLE]))
+    return ThreadLimit(app, int(os.environ[THREADS_VARIABLE]))
 
 
 def uvicorn_command(cmd):
@@ -74,9 +76,11 @@ def uvicorn_command(cmd):
 def main():
     import mlflow.server
     from mlflow.cli import cli
+    from mlflow.environment_variables import MLFLOW_SERVER_ENABLE_JOB_EXECUTION
 
     run_beside = mlflow.server._exec_cmd
-    supervise = os.environ.get("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "").lower() == "true"
+    # Read as MLflow reads it (unset means on).
+    supervise = MLFLOW_SERVER_ENABLE_JOB_EXECUTION.get()
 
     def exec_cmd(cmd, extra_env=None, **kwargs):
         if "uvicorn" not in cmd:
