@@ -221,6 +221,8 @@ def test_each_worker_runs_a_few_requests_at_once_and_queues_the_rest(host):
     for pid in workers:
         environment = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").split("\n")
         assert f"MLOPS_LAB_WORKER_THREADS={values['threads']}" in environment
+        # Their working directory, the server's data, is not on the import path.
+        assert "PYTHONSAFEPATH=1" in environment
     url = f"http://127.0.0.1:{values['port']}{SEARCH}"
     argv = shlex.join(["python3", "-c", BURST, url, json.dumps(basic_auth(host)), *workers])
     # The first burst lets each worker start whatever it starts on first use.
