@@ -8,6 +8,7 @@ basic-auth credentials from a JSON settings file.
     mlflow_client.py SETTINGS multipart EXPERIMENT OUT log 9 MiB in 5 MiB parts, read it back
     mlflow_client.py SETTINGS delete RUN_JSON          move the run to the bin
     mlflow_client.py SETTINGS exists RUN_JSON          whether the run exists (in the bin or not)
+    mlflow_client.py SETTINGS hostile RUN_JSON         artifacts no file system holds by name
 """
 
 import hashlib
@@ -128,6 +129,22 @@ def exists(run_json):
     print(json.dumps({"run_id": run_id, "stage": stage}))
 
 
+def hostile(run_json):
+    """What any student may upload to their own run and an object store
+    takes: x beside x/y (a file that is also a folder), and a name of 250
+    characters (past 255 with any suffix)."""
+    run_id = json.loads(pathlib.Path(run_json).read_text())["run_id"]
+    client = MlflowClient()
+    with tempfile.TemporaryDirectory() as directory:
+        for name, folder in (("x", None), ("y", "x"), ("n" * 250, None)):
+            path = pathlib.Path(directory, name)
+            path.write_text(f"hostile {folder or ''}/{name[:8]}\n")
+            client.log_artifact(run_id, str(path), artifact_path=folder)
+    names = [a.path for a in client.list_artifacts(run_id)]
+    names += [a.path for a in client.list_artifacts(run_id, "x")]
+    print(json.dumps({"run_id": run_id, "artifacts": sorted(names)}))
+
+
 if __name__ == "__main__":
     action, arguments = sys.argv[2], sys.argv[3:]
     actions = {
@@ -137,5 +154,6 @@ if __name__ == "__main__":
         "multipart": multipart,
         "delete": delete,
         "exists": exists,
+        "hostile": hostile,
     }
     actions[action](*arguments)

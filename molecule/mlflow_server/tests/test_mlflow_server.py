@@ -214,10 +214,8 @@ def test_each_worker_runs_a_few_requests_at_once_and_queues_the_rest(host):
     values = settings(host)
     server = host.check_output(f"tr '\\0' ' ' < /proc/{main_pid(host)}/cmdline")
     assert "--factory mlflow_server_launcher:create_app" in server
-    children = host.check_output(f"ps -o pid=,args= --ppid {main_pid(host)}").splitlines()
-    # uvicorn's workers (multiprocessing's resource tracker is a child too).
-    workers = [line.split()[0] for line in children if "spawn_main" in line]
-    assert len(workers) == values["workers"], children
+    workers = worker_pids(host)
+    assert len(workers) == values["workers"], workers
     for pid in workers:
         environment = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ").split("\n")
         assert f"MLOPS_LAB_WORKER_THREADS={values['threads']}" in environment
@@ -393,26 +391,16 @@ def test_runs_live_in_the_chosen_backend(host):
         assert database.mode & 0o007 == 0
 
 
-# The production scenario's object store: the server's key lists the
-# bucket with boto3 from the server's venv.
-S3 = """
-import json, sys, boto3
-endpoint, key, secret, bucket = sys.argv[1:5]
-s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=key,
-                  aws_secret_access_key=secret, region_name="us-east-1")
-objects = []
-for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-    for item in page.get("Contents", []):
-        objects.append({"key": item["Key"], "size": item["Size"], "etag": item["ETag"]})
-print(json.dumps(objects))
-"""
+# The production scenario's object store, listed with the server's key.
+BUCKET_OBJECTS = "/opt/mlflow-test-client/bucket_objects.py"
 STORE = "seaweedfs.service"
 
 
-def bucket_objects(host, secret=None):
+def bucket_objects(host, secret=None, digests=False):
     endpoint, key, real_secret, bucket = settings(host)["s3"]
-    argv = ["/opt/mlflow-server/venv/bin/python", "-c", S3, endpoint, key]
-    result = host.run(shlex.join([*argv, secret or real_secret, bucket]))
+    argv = ["/opt/mlflow-server/venv/bin/python", BUCKET_OBJECTS, endpoint, key]
+    argv += [secret or real_secret, bucket] + (["--sha256"] if digests else [])
+    result = host.run(shlex.join(argv))
     assert secret or result.rc == 0, result.stderr
     return json.loads(result.stdout) if result.rc == 0 else result.stderr
 
@@ -651,17 +639,240 @@ def test_the_web_ui_may_write_from_its_public_origin(host, cas):
 
 
 def test_a_large_artifact_goes_through_the_proxy(host, cas):
-    """12 MiB up and down through the proxy's streaming, with basic-auth."""
-    host.check_output("head -c 12582912 /dev/urandom > /root/big.bin")
+    """100 MiB up and down through the proxy's streaming, with basic-auth:
+    the upload passes the proxy's login check first."""
+    host.check_output("head -c 104857600 /dev/urandom > /root/big.bin")
     wanted = host.check_output("sha256sum /root/big.bin").split()[0]
-    path = "/api/2.0/mlflow-artifacts/artifacts/proxy-test/big.bin"
     start = time.monotonic()
-    put = https(host, path, basic_auth(host), method="PUT", body="/root/big.bin")
+    put = https(host, BIG, basic_auth(host), method="PUT", body="/root/big.bin")
     uploaded = time.monotonic() - start
     assert put["status"] == 200, put
-    got = https(host, path, basic_auth(host))
+    got = https(host, BIG, basic_auth(host))
     assert (got["status"], got["sha256"]) == (200, wanted)
-    print(f"12 MiB through the TLS proxy: up {uploaded:.1f} s")
+    print(f"100 MiB through the TLS proxy: up {uploaded:.1f} s")
+
+
+BIG = "/api/2.0/mlflow-artifacts/artifacts/proxy-test/big.bin"
+# A body of SIZE zero bytes sent to the proxy, streamed (chunked, or with its
+# Content-Length up front), until the proxy answers or closes; prints the
+# status, the bytes sent before the answer and the answer's start.
+FLOOD = """
+import http.client, json, select, ssl, sys
+name, port, path, method, size, chunked, headers, cafile = sys.argv[1:9]
+size, block, sent = int(size), bytes(1 << 20), 0
+context = ssl.create_default_context(cafile=cafile)
+# TLS 1.2: no session tickets after the handshake, so the first byte to
+# read is the answer.
+context.maximum_version = ssl.TLSVersion.TLSv1_2
+connection = http.client.HTTPSConnection(name, int(port), context=context, timeout=120)
+connection.putrequest(method, path)
+for key, value in json.loads(headers).items():
+    connection.putheader(key, value)
+connection.putheader("Content-Type", "application/json")
+if chunked == "1":
+    connection.putheader("Transfer-Encoding", "chunked")
+else:
+    connection.putheader("Content-Length", str(size))
+connection.endheaders()
+try:
+    # Stop at the first byte of an answer: what the proxy read before it.
+    while sent < size and not select.select([connection.sock], [], [], 0)[0]:
+        chunk = b"%x\\r\\n%s\\r\\n" % (len(block), block) if chunked == "1" else block
+        connection.send(chunk)
+        sent += len(block)
+except OSError:
+    pass
+answer = connection.getresponse()
+body = answer.read(300).decode(errors="replace")
+print(json.dumps({"status": answer.status, "sent": sent, "body": body}))
+"""
+GIB = 1 << 30
+
+
+def flood(host, path, method, chunked, headers=None):
+    values = settings(host)
+    argv = ["python3", "-c", FLOOD, values["name"], str(values["tls_port"]), path, method]
+    argv += [str(GIB), "1" if chunked else "0", json.dumps(headers or {}), LAB_CA]
+    return json.loads(host.check_output(shlex.join(argv)))
+
+
+def worker_pids(host):
+    """uvicorn's workers (multiprocessing's resource tracker is a child too)."""
+    children = host.check_output(f"ps -o pid=,args= --ppid {main_pid(host)}").splitlines()
+    return [line.split()[0] for line in children if "spawn_main" in line]
+
+
+def test_no_large_body_reaches_mlflow_before_a_login(host, cas):
+    """1 GiB without a login, or with a wrong password, to each kind of
+    route: the API's and the web UI's get 413 after 2 MiB at most (MLflow
+    never sees it), the artifact routes 401 before their body is read; no
+    worker's peak memory moves (before this, one such POST took a worker
+    from 300 MB to 1.5 GB), and the server answers on."""
+    workers = worker_pids(host)
+    for pid in workers:
+        host.check_output(f"echo 5 > /proc/{pid}/clear_refs")  # resets VmHWM
+    wrong = {"Authorization": "Basic YWRhOm5vdC1oZXItcGFzc3dvcmQ="}  # ada:not-her-password
+    routes = [
+        ("/api/2.0/mlflow/runs/log-batch", "POST", 413, None),
+        ("/ajax-api/2.0/mlflow/runs/search", "POST", 413, None),
+        ("/graphql", "POST", 413, wrong),
+        (BIG, "PUT", 401, None),
+        ("/ajax-api/2.0/mlflow-artifacts/artifacts/1/x/big.bin", "PUT", 401, wrong),
+    ]
+    for path, method, status, headers in routes:
+        for chunked in (True, False):
+            answer = flood(host, path, method, chunked, headers)
+            assert answer["status"] == status, (path, chunked, answer)
+            # What nginx read before answering: its limit and socket buffers.
+            assert answer["sent"] < 64 << 20, (path, chunked, answer)
+    peaks = {
+        pid: int(host.check_output(f"awk '/VmHWM/ {{print $2}}' /proc/{pid}/status")) // 1024
+        for pid in workers
+    }
+    print(f"worker peak RSS after 1 GiB floods (MiB): {peaks}")
+    assert max(peaks.values()) < 400, peaks
+    assert worker_pids(host) == workers
+    assert https(host, "/health")["body"].strip() == "OK"
+
+
+RUNS_CREATE = "/api/2.0/mlflow/runs/create"
+LOG_BATCH = "/api/2.0/mlflow/runs/log-batch"
+# A log-batch as large as MLflow takes: 100 params of 6000 characters and
+# 1000 metrics with long keys, written to a file; prints its size.
+BATCH = """
+import json, sys
+params = [{"key": f"p{i:03d}", "value": "v" * 6000} for i in range(100)]
+metrics = [{"key": f"m{i:03d}" + "k" * 245, "value": i, "timestamp": 0, "step": 0}
+           for i in range(1000)]
+body = json.dumps({"run_id": sys.argv[1], "params": params, "metrics": metrics})
+open(sys.argv[2], "w").write(body)
+print(len(body))
+"""
+
+
+def test_the_largest_log_batch_mlflow_takes_still_passes(host, cas):
+    """A log-batch of almost 1 MB (MLflow refuses larger ones itself) is
+    under the proxy's API limit; 3 MB is not."""
+    ada = {**basic_auth(host, *ADA), "Content-Type": "application/json"}
+    name = "/api/2.0/mlflow/experiments/get-by-name?experiment_name=iris-classification"
+    experiment = json.loads(https(host, name, ada)["body"])["experiment"]["experiment_id"]
+    host.check_output(f'echo \'{{"experiment_id": "{experiment}"}}\' > /root/create.json')
+    created = https(host, RUNS_CREATE, ada, method="POST", body="/root/create.json")
+    run_id = json.loads(created["body"])["run"]["info"]["run_id"]
+    size = host.check_output(shlex.join(["python3", "-c", BATCH, run_id, "/root/batch.json"]))
+    assert 900_000 < int(size) < 1_000_000, size
+    answer = https(host, LOG_BATCH, ada, method="POST", body="/root/batch.json")
+    assert answer["status"] == 200, answer
+    host.check_output("head -c 3000000 /dev/zero > /root/too-large.json")
+    answer = https(host, LOG_BATCH, ada, method="POST", body="/root/too-large.json")
+    assert answer["status"] == 413 and "API calls take up to" in answer["body"], answer
+
+
+# HOLD slow downloads of one account at once; each that is let in reads one
+# block, then waits until every one has its answer. Then a call of another
+# account. Prints the statuses, Retry-After of the refused, the other's.
+HOLD = """
+import base64, http.client, json, ssl, sys, threading
+name, port, path, cafile, holder, other, count = sys.argv[1:8]
+context = ssl.create_default_context(cafile=cafile)
+def auth(user):
+    return {"Authorization": "Basic " + base64.b64encode(user.encode()).decode()}
+statuses, retry, lock, all_in = [], [], threading.Lock(), threading.Event()
+start = threading.Barrier(int(count))
+def call():
+    connection = http.client.HTTPSConnection(name, int(port), context=context, timeout=120)
+    start.wait()
+    connection.request("GET", path, headers=auth(holder))
+    answer = connection.getresponse()
+    with lock:
+        statuses.append(answer.status)
+        retry.append(answer.getheader("Retry-After"))
+        if len(statuses) == int(count):
+            all_in.set()
+    if answer.status == 200:
+        answer.read(1 << 16)
+        all_in.wait(60)
+        connection.close()
+holders = [threading.Thread(target=call) for _ in range(int(count))]
+for thread in holders:
+    thread.start()
+all_in.wait(60)
+connection = http.client.HTTPSConnection(name, int(port), context=context, timeout=120)
+connection.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=auth(other))
+others = connection.getresponse().status
+for thread in holders:
+    thread.join()
+retry = sorted(filter(None, retry))
+print(json.dumps({"statuses": sorted(statuses), "retry_after": retry, "other": others}))
+"""
+
+
+def test_one_account_gets_a_fair_share_and_the_class_answers_on(host, cas):
+    """teacher makes 8 slow downloads at once (2 workers x 4 threads: the
+    whole server before the limit): 4 go on, 4 get 429 with Retry-After at
+    once, and ada's call is answered meanwhile."""
+    values = settings(host)
+    argv = ["python3", "-c", HOLD, values["name"], str(values["tls_port"]), BIG, LAB_CA]
+    argv += [":".join(TEACHER), ":".join(ADA), "8"]
+    held = json.loads(host.check_output(shlex.join(argv)))
+    assert held["statuses"] == [200] * 4 + [429] * 4, held
+    assert held["retry_after"] == ["1"] * 4, held
+    assert held["other"] == 200, held
+
+
+def test_only_admins_list_the_users(host, cas):
+    path = "/api/2.0/mlflow/users/list"
+    assert https(host, path, basic_auth(host, *ADA))["status"] == 403
+    for account in (basic_auth(host), basic_auth(host, *TEACHER)):
+        answer = https(host, path, account)
+        assert answer["status"] == 200, answer
+        assert "ada" in [user["username"] for user in json.loads(answer["body"])["users"]]
+    # The name alone is not enough: MLflow still checks the password.
+    assert https(host, path, basic_auth(host, "teacher", "not-the-password"))["status"] == 401
+
+
+GUARD = "mlflow-server-disk-guard.service"
+GUARD_DROP_IN = "/run/systemd/system/mlflow-server-disk-guard.service.d"
+
+
+def run_the_disk_guard(host, min_free_percent=None):
+    """The guard once, as its timer starts it, with a threshold of the test's
+    (a drop-in) or the role's."""
+    if min_free_percent is None:
+        host.check_output(f"rm -rf {GUARD_DROP_IN}")
+    else:
+        host.check_output(
+            f"mkdir -p {GUARD_DROP_IN} && printf '[Service]\\nEnvironment="
+            f"MLFLOW_DISK_GUARD_MIN_FREE_PERCENT={min_free_percent}\\n' > {GUARD_DROP_IN}/test.conf"
+        )
+    host.check_output(f"systemctl daemon-reload && systemctl start {GUARD}")
+    return json.loads(host.file("/run/mlflow-server-disk-guard/state.json").content_string)
+
+
+def test_the_disk_guard_pauses_uploads_only(host, cas):
+    """With less free space than the threshold (here: 100 % wanted), artifact
+    uploads get 507 with a message; downloads and the tracking API go on; the
+    journal warns; back above it, uploads resume."""
+    assert host.service("mlflow-server-disk-guard.timer").is_enabled
+    assert unit_users(host, GUARD) <= {"mlflow", ""}
+    state = run_the_disk_guard(host)
+    assert state["uploads_paused"] is False and "/var/lib/mlflow" in state["disks"], state
+    host.check_output("echo small > /root/small.txt")
+    small = "/api/2.0/mlflow-artifacts/artifacts/proxy-test/small.txt"
+    try:
+        state = run_the_disk_guard(host, 100)
+        assert state["uploads_paused"] is True, state
+        put = https(host, small, basic_auth(host), method="PUT", body="/root/small.txt")
+        assert put["status"] == 507 and "disk is almost full" in put["body"], put
+        assert https(host, BIG, basic_auth(host))["status"] == 200
+        assert https(host, SEARCH, basic_auth(host))["status"] == 200
+        assert "artifact uploads paused" in journal(host, GUARD)
+    finally:
+        state = run_the_disk_guard(host)
+    assert state["uploads_paused"] is False, state
+    put = https(host, small, basic_auth(host), method="PUT", body="/root/small.txt")
+    assert put["status"] == 200, put
+    assert "artifact uploads resumed" in journal(host, GUARD)
 
 
 def test_tls_files_are_private(host):

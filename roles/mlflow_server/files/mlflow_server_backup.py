@@ -17,7 +17,11 @@ settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
   a client made deep or long cannot stop the backup;
 - bucket/: the objects of the S3 artifact store under its prefix, with the
   same hard links for objects of unchanged size and time (the keys come
-  from the server's environment);
+  from the server's environment); an object whose key cannot be a path
+  there (too long, a file that is also a folder: any client may upload
+  such names) goes to bucket-keys/ under an encoded name, its key in the
+  manifest, and restores to that key; one object that cannot be fetched is
+  counted ("failed") and the rest go on;
 - manifest.json, written last; the folder is renamed into place only then.
 
 The newest `keep` complete backups are kept; older ones are deleted.
@@ -43,6 +47,8 @@ import tempfile
 import urllib.parse
 
 STAMP = re.compile(r"^\d{8}T\d{6}Z$")
+# Objects whose key cannot be a path of the backup, by encoded name.
+ENCODED = "bucket-keys"
 
 
 def sha256(path):
@@ -257,69 +263,121 @@ def object_path(key, prefix):
     return parts
 
 
-def backup_bucket(store, target, previous):
-    """Every object under the store's prefix into target (new); an object
-    whose size and time match the previous backup's copy is a hard link."""
+def encoded_name(key):
+    """The file name of an object kept under bucket-keys/: the same for
+    the same key in every backup, safe for any key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def place(staged, path):
+    """Move the staged file to path, making its folders; OSError when the
+    name is too long, a folder is in the way or a file is where a folder
+    must be (keys x and x/y)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    if os.path.lexists(path):
+        raise FileExistsError(path)
+    os.rename(staged, path)
+
+
+def unchanged_copy(candidates, size, mtime):
+    """The previous backup's copy of an object of this size and time."""
+    for old in candidates:
+        if old and os.path.isfile(old) and not os.path.islink(old):
+            info = os.stat(old)
+            if (info.st_size, info.st_mtime) == (size, mtime):
+                return old
+    return None
+
+
+def backup_bucket(store, backup, previous):
+    """Every object under the store's prefix into <backup>/bucket/ under its
+    key, or, when the key cannot be a path there (too long, a file that is
+    also a folder, a . or .. part), into <backup>/bucket-keys/ under an
+    encoded name, its key kept in the counts' "encoded". An object whose size
+    and time match the previous backup's copy is a hard link to it. An
+    object that cannot be fetched is counted in "failed" and named on
+    stderr; the others are still backed up."""
     client = s3_client(store)
     prefix = store["prefix"].strip("/")
-    counts = {"files": 0, "bytes": 0, "linked": 0, "skipped": 0}
-    os.mkdir(target, 0o700)
+    counts = {"files": 0, "bytes": 0, "linked": 0, "skipped": 0, "failed": 0, "encoded": {}}
+    tree, keys = os.path.join(backup, "bucket"), os.path.join(backup, ENCODED)
+    os.mkdir(tree, 0o700)
+    os.mkdir(keys, 0o700)
+    staged = os.path.join(backup, ".incoming")
     pages = client.get_paginator("list_objects_v2").paginate(
         Bucket=store["bucket"], Prefix=prefix + "/" if prefix else ""
     )
     for page in pages:
         for item in page.get("Contents", []):
-            parts = object_path(item["Key"], prefix)
-            if parts is None:
-                counts["skipped"] += 1
-                print(f"skipped an object with an odd key: {item['Key']!r}", file=sys.stderr)
+            key, parts = item["Key"], object_path(item["Key"], prefix)
+            name = encoded_name(key)
+            mtime = item["LastModified"].timestamp()
+            old = unchanged_copy(
+                [
+                    previous and parts and os.path.join(previous, "bucket", *parts),
+                    previous and os.path.join(previous, ENCODED, name),
+                ],
+                item["Size"],
+                mtime,
+            )
+            try:
+                if old:
+                    os.link(old, staged)
+                else:
+                    client.download_file(store["bucket"], key, staged)
+                    os.chmod(staged, 0o600)
+                    os.utime(staged, (mtime, mtime))
+            except Exception as error:  # any one object's failure, never the rest
+                counts["failed"] += 1
+                print(f"could not back up the object {key!r}: {error}", file=sys.stderr)
+                if os.path.lexists(staged):
+                    os.unlink(staged)
                 continue
+            try:
+                if parts is None:
+                    raise ValueError("not a plain path")
+                place(staged, os.path.join(tree, *parts))
+            except (OSError, ValueError):
+                os.rename(staged, os.path.join(keys, name))
+                counts["encoded"][name] = key
             counts["files"] += 1
             counts["bytes"] += item["Size"]
-            mtime = item["LastModified"].timestamp()
-            path = os.path.join(target, *parts)
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            old = os.path.join(previous, *parts) if previous else None
-            if old and os.path.isfile(old) and not os.path.islink(old):
-                info = os.stat(old)
-                if (info.st_size, info.st_mtime) == (item["Size"], mtime):
-                    os.link(old, path)
-                    counts["linked"] += 1
-                    continue
-            partial = path + ".partial"
-            client.download_file(store["bucket"], item["Key"], partial)
-            os.chmod(partial, 0o600)
-            os.utime(partial, (mtime, mtime))
-            os.rename(partial, path)
+            counts["linked"] += bool(old)
     return counts
 
 
 def restore_bucket(settings, backup):
-    """Upload <backup>/bucket/ to the store; objects already there with the
+    """Upload the backup's objects to the store under their keys (bucket/
+    by path, bucket-keys/ by the manifest); objects already there with the
     same size are left as they are, nothing is deleted."""
     store = settings["s3"]
     client = s3_client(store)
     prefix = store["prefix"].strip("/")
-    source = os.path.join(backup, "bucket")
+    with open(os.path.join(backup, "manifest.json")) as stream:
+        encoded = json.load(stream).get("bucket", {}).get("encoded", {})
     present = {}
     pages = client.get_paginator("list_objects_v2").paginate(
         Bucket=store["bucket"], Prefix=prefix + "/" if prefix else ""
     )
     for page in pages:
         present.update((item["Key"], item["Size"]) for item in page.get("Contents", []))
-    counts = {"uploaded": 0, "present": 0}
+    wanted = []
+    source = os.path.join(backup, "bucket")
     for folder, _, files in os.walk(source):
         for name in files:
             path = os.path.join(folder, name)
             relative = os.path.relpath(path, source)
-            key = f"{prefix}/{relative}" if prefix else relative
-            if os.path.islink(path):
-                continue
-            if present.get(key) == os.path.getsize(path):
-                counts["present"] += 1
-                continue
-            client.upload_file(path, store["bucket"], key)
-            counts["uploaded"] += 1
+            wanted.append((path, f"{prefix}/{relative}" if prefix else relative))
+    wanted += [(os.path.join(backup, ENCODED, name), key) for name, key in encoded.items()]
+    counts = {"uploaded": 0, "present": 0}
+    for path, key in wanted:
+        if os.path.islink(path):
+            continue
+        if present.get(key) == os.path.getsize(path):
+            counts["present"] += 1
+            continue
+        client.upload_file(path, store["bucket"], key)
+        counts["uploaded"] += 1
     print(json.dumps({"restored_bucket": store["bucket"], **counts}))
 
 
@@ -386,14 +444,13 @@ def main(settings_file):
         )
 
     if settings.get("s3"):
-        previous = os.path.join(directory, earlier[-1], "bucket") if earlier else None
         manifest["bucket"] = {
             "name": settings["s3"]["bucket"],
             "prefix": settings["s3"]["prefix"],
             **backup_bucket(
                 settings["s3"],
-                os.path.join(partial, "bucket"),
-                previous if previous and os.path.isdir(previous) else None,
+                partial,
+                os.path.join(directory, earlier[-1]) if earlier else None,
             ),
         }
 
