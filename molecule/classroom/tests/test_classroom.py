@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import pathlib
+import re
 import subprocess
 import tarfile
 
@@ -86,7 +87,8 @@ def test_every_student_logged_a_readiness_run_tagged_with_the_seat(server):
 def test_the_students_experiments_hold_no_readiness_runs(server):
     for student in STUDENTS:
         runs = runs_of(server, f"iris-classification-{student}")
-        assert "readiness-check" not in [run["info"].get("run_name") for run in runs]
+        names = [run["info"].get("run_name", "") for run in runs]
+        assert not [name for name in names if name.startswith("readiness-check")], names
 
 
 def test_every_student_has_an_own_account(server):
@@ -192,12 +194,23 @@ def test_a_seat_reaches_the_server_over_https_trusting_only_the_lab_ca(host):
 
 
 def test_the_readiness_check_limited_to_a_seat_covers_that_seat_and_fails_for_it():
-    """side_effect.yml broke alan's venv and checked his seat alone."""
+    """side_effect.yml made alan's starter log nothing while his login file
+    prints a run line, and barbara's login file flood every command's
+    output, then checked their seat alone: neither passes for ready, and
+    each reason says what failed."""
     results = report_results("verify-limited.json")
     table = "\n".join(results["Show the readiness table"][0]["msg"])
     assert "classroom-seat2" in table and "classroom-seat1" not in table, table
-    failure = results["Fail when a seat is not ready"][0]
-    assert failure.get("failed") and "classroom-seat2/alan" in failure["msg"], failure
+    assert "0123456789abcdef0123456789abcdef" not in table, table
+    failure = results["Fail when a seat or the server is not ready"][0]
+    assert failure.get("failed"), failure
+    assert re.search(
+        r"classroom-seat2/alan \(finding and tagging the run failed \(exit 1\)"
+        r": error: 0 runs named readiness-check-[0-9a-f]{16}",
+        failure["msg"],
+    ), failure
+    barbara = "classroom-seat2/barbara (import mlflow failed (killed after 1 MiB of output)"
+    assert barbara in failure["msg"], failure
 
 
 def test_the_class_report_counts_each_students_runs():
