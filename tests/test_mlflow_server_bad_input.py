@@ -18,6 +18,26 @@ AUTH = {
 }
 
 BAD_INPUT = {
+    "MANAGE for everyone, unconfirmed": (
+        {"mlflow_server_auth_default_permission": "MANAGE"},
+        "mlflow_server_auth_default_permission",
+    ),
+    "an API body limit below a full log-batch": (
+        {"mlflow_server_tls_api_max_body_size": "512k"},
+        "mlflow_server_tls_api_max_body_size",
+    ),
+    "more calls per account than per address": (
+        {"mlflow_server_tls_account_connections": 40},
+        "mlflow_server_tls_account_connections",
+    ),
+    "a disk guard at 100 %": (
+        {"mlflow_server_disk_min_free_percent": 100},
+        "mlflow_server_disk_min_free_percent",
+    ),
+    "a relative folder for the disk guard": (
+        {"mlflow_server_disk_guard_paths": ["var/lib/seaweedfs"]},
+        "mlflow_server_disk_guard_paths",
+    ),
     "unknown backend": ({"mlflow_server_backend": "mysql"}, "mlflow_server_backend"),
     "backend from the seed's file store": (
         {"mlflow_server_backend": "file"},

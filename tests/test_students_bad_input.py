@@ -80,6 +80,10 @@ BAD_INPUT = {
         "students_groups",
     ),
     "docker as a students group": ({"students_groups": ["docker"]}, "students_groups"),
+    "kmem as a students group (reads the kernel's memory)": (
+        {"students_groups": ["kmem"]},
+        "students_groups",
+    ),
     "the former cache group, privileged now": (
         {"students_groups": ["uv-cache"]},
         "students_groups",

@@ -70,12 +70,14 @@ def runs_of(server, experiment_name):
 
 
 def test_every_student_logged_a_readiness_run_tagged_with_the_seat(server):
+    """Private mode: into a readiness experiment of each student's own."""
     finished = {}
-    for run in runs_of(server, "lab-readiness"):
-        tags = {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
-        if run["info"]["status"] == "FINISHED" and "lab.student" in tags:
-            assert tags["lab.student"] == run["info"]["user_id"], tags
-            finished[tags["lab.student"]] = tags["lab.seat"]
+    for student in STUDENTS | {"barbara"}:
+        for run in runs_of(server, f"lab-readiness-{student}"):
+            tags = {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
+            if run["info"]["status"] == "FINISHED" and "lab.student" in tags:
+                assert tags["lab.student"] == run["info"]["user_id"] == student, tags
+                finished[tags["lab.student"]] = tags["lab.seat"]
     assert finished == {
         "ada": "classroom-seat1",
         "grace": "classroom-seat1",
@@ -111,9 +113,14 @@ def test_the_rerun_set_the_lost_and_the_rotated_password_again():
         if name.endswith("Report what changed in the MLflow accounts")
         for result in results
     ]
-    assert messages == [
-        "password set again: admin, ada; permissions revoked: alan:iris-classification-ada"
-    ], messages
+    assert len(messages) == 1, messages
+    assert re.fullmatch(
+        r"password set again: admin, ada; permissions revoked: alan:iris-classification-ada;"
+        r" renamed back: alan-renamed -> iris-classification-alan;"
+        r" renamed away \(held a name of the lab's\): (\d+): iris-classification-alan ->"
+        r" iris-classification-alan \(experiment \1, renamed: the name is the lab's\)",
+        messages[0],
+    ), messages
     assert OLD_ADMIN[1] not in text and ADMIN[1] not in text and password_of("ada") not in text
 
 
@@ -142,6 +149,11 @@ def test_a_student_sees_only_their_own_experiment(server):
     listed = api(server, "experiments/search", '{"max_results": 100}', auth=ada)
     names = {experiment["name"] for experiment in listed["body"].get("experiments", [])}
     assert not names & {"iris-classification-alan", "iris-classification-grace"}, names
+    # The readiness runs too: each student's own experiment, no classmate's.
+    assert not names & {"lab-readiness", "lab-readiness-alan", "lab-readiness-grace"}, names
+    name = "experiments/get-by-name?experiment_name=lab-readiness-alan"
+    assert api(server, name, auth=ada)["status"] == 403
+    assert api(server, name, auth=("grace", password_of("grace")))["status"] == 200
 
 
 def test_the_instructor_reads_every_students_experiment(server):

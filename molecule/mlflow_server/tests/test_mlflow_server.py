@@ -526,6 +526,51 @@ def test_backups_are_root_only_and_scheduled(host):
     assert host.service("mlflow-server-backup.timer").is_enabled
 
 
+def test_the_restore_brought_back_every_object_of_the_bucket(host):
+    """side_effect.yml: ada uploaded x beside x/y and a 250-character name
+    (each stopped every backup before), the bucket was listed with each
+    object's sha256, backed up, wiped and restored: every object is back
+    under its key, byte for byte, and the backup says which it encoded."""
+    needs_the_object_store(host)
+    before = json.loads(host.file("/root/bucket-before.json").content_string)
+    after = {item["key"]: item["sha256"] for item in bucket_objects(host, digests=True)}
+    assert before, "nothing was recorded"
+    changed = [item["key"] for item in before if after.get(item["key"]) != item["sha256"]]
+    assert changed == [], changed
+    hostile = sorted(
+        item["key"] for item in before if item["key"].endswith(("/x/y", "/" + "n" * 250))
+    )
+    assert len(hostile) == 2, [item["key"] for item in before]
+    paths = host.check_output("ls /var/backups/mlflow-server/2*/manifest.json").split()
+    manifests = [json.loads(host.file(path).content_string) for path in paths]
+    encoded = [m["bucket"] for m in manifests if m.get("bucket", {}).get("encoded")]
+    assert encoded and sorted(encoded[0]["encoded"].values()) == hostile, encoded
+    assert encoded[0]["failed"] == 0, encoded
+
+
+def test_a_failed_backup_is_logged_by_name(host):
+    """OnFailure=: a backup that fails (here: its command replaced by one
+    that fails) puts a critical message naming it in the journal."""
+    drop_in = "/run/systemd/system/mlflow-server-backup.service.d"
+    host.check_output(
+        f"mkdir -p {drop_in} && printf '[Service]\\nExecStart=\\nExecStart=/bin/false\\n'"
+        f" > {drop_in}/fail.conf && systemctl daemon-reload"
+    )
+    try:
+        assert host.run("systemctl start mlflow-server-backup.service").rc != 0
+        for _ in range(60):
+            logged = host.run("journalctl -u mlflow-server-failed.service -o cat --no-pager").stdout
+            if "mlflow-server-backup.service failed" in logged:
+                break
+            time.sleep(0.5)
+        assert "mlflow-server-backup.service failed" in logged, logged
+    finally:
+        host.check_output(
+            f"rm -rf {drop_in} && systemctl daemon-reload"
+            " && systemctl reset-failed mlflow-server-backup.service mlflow-server-failed.service"
+        )
+
+
 BACKUP_UNIT = "mlflow-server-backup.service"
 KILL_MID_BACKUP = r"""
 systemctl start --no-block mlflow-server-backup.service

@@ -24,7 +24,8 @@ description:
     admin's included, is set again; the running server needs no working
     admin password for that.
   - Experiments are created (or restored from the bin) through the server's
-    REST API as the admin, who then owns them.
+    REST API as the admin, who then owns them, and are found again by the
+    id recorded in O(record), whatever their name is by then.
   - No account is removed unless asked (O(users[].state=absent)). The
     permissions on the listed experiments are the module's: a grant there
     that O(permissions) does not list is revoked (admins keep theirs).
@@ -36,6 +37,12 @@ options:
   run_as:
     description: The server's system user.
     type: str
+    required: true
+  record:
+    description:
+      - A file of the server's user where the module keeps the id and
+        creation time of each experiment it made, to find it by them.
+    type: path
     required: true
   server_url:
     description: Where the server answers on this host (plain HTTP on loopback).
@@ -95,6 +102,18 @@ revoked:
   description: "Grants on the listed experiments that were not listed, as user:experiment."
   type: list
   returned: always
+renamed_back:
+  description: "The module's experiments someone renamed, named back, as old -> name."
+  type: list
+  returned: always
+squatters_renamed:
+  description: "Experiments of others that held a listed name, renamed away, as id: name -> new."
+  type: list
+  returned: always
+recorded:
+  description: Experiments whose id and creation time were recorded (made, or first seen).
+  type: list
+  returned: always
 """
 
 
@@ -115,42 +134,95 @@ def api(server_url, admin, method, path, body=None):
         return error.code, {}
 
 
+def load_record(path):
+    """The experiments this module made: name -> {id, created}."""
+    try:
+        with open(path) as stream:
+            return json.load(stream)
+    except FileNotFoundError:
+        return {}
+
+
+def save_record(path, record):
+    staged = f"{path}.new"
+    with open(staged, "w") as stream:
+        json.dump(record, stream, indent=2, sort_keys=True)
+    os.replace(staged, path)
+
+
+def experiment(call, query):
+    """The experiment experiments/get or get-by-name finds, or None."""
+    path = "experiments/get" if "experiment_id" in query else "experiments/get-by-name"
+    status, found = call("GET", path + "?" + urllib.parse.urlencode(query))
+    if status in (400, 404):  # no such id, no such name
+        return None
+    if status != 200:
+        raise RuntimeError(f"{path} {query} answered HTTP {status}")
+    return found["experiment"]
+
+
 def ensure_experiments(params, admin, check_mode, report):
-    """Experiment name -> id (None for one that check mode would create)."""
+    """Experiment name -> id (None for one that check mode would create).
+
+    Each experiment is found by the id and creation time recorded when this
+    module made it, so a rename cannot move the class elsewhere: a renamed
+    one gets its name back, and an experiment of someone else's that took
+    the name is renamed away (reported), never adopted. A name with no
+    record (made before records were kept, or the record lost) is adopted
+    by name, as before.
+    """
+
+    def call(method, path, body=None):
+        return api(params["server_url"], admin, method, path, body)
+
+    def rename(experiment_id, new_name):
+        body = {"experiment_id": experiment_id, "new_name": new_name}
+        status, _ = call("POST", "experiments/update", body)
+        if status != 200:
+            raise RuntimeError(f"renaming experiment {experiment_id} answered HTTP {status}")
+
+    record = load_record(params["record"])
     ids = {}
     for name in params["experiments"]:
-        query = urllib.parse.urlencode({"experiment_name": name})
-        status, found = api(params["server_url"], admin, "GET", "experiments/get-by-name?" + query)
-        if status == 200:
-            experiment = found["experiment"]
-            ids[name] = experiment["experiment_id"]
-            if experiment.get("lifecycle_stage") == "deleted":
-                report["experiments_created"].append(name)
-                if not check_mode:
-                    body = {"experiment_id": ids[name]}
-                    status, _ = api(
-                        params["server_url"], admin, "POST", "experiments/restore", body
-                    )
-                    if status != 200:
-                        raise RuntimeError(
-                            f"experiments/restore of {name!r} answered HTTP {status}"
-                        )
-            continue
-        if status != 404:
-            raise RuntimeError(f"experiments/get-by-name of {name!r} answered HTTP {status}")
-        report["experiments_created"].append(name)
-        ids[name] = None
-        if not check_mode:
-            status, made = api(
-                params["server_url"],
-                admin,
-                "POST",
-                "experiments/create",
-                {"name": name},
-            )
+        kept = record.get(name)
+        ours = experiment(call, {"experiment_id": kept["id"]}) if kept else None
+        if ours is not None and ours.get("creation_time") != kept["created"]:
+            ours = None  # the id was reused after a restore: someone else's
+        named = experiment(call, {"experiment_name": name})
+        if ours is None and kept is None:
+            ours = named
+        if named is not None and (ours is None or named["experiment_id"] != ours["experiment_id"]):
+            away = f"{name} (experiment {named['experiment_id']}, renamed: the name is the lab's)"
+            report["squatters_renamed"].append(f"{named['experiment_id']}: {name} -> {away}")
+            if not check_mode:
+                rename(named["experiment_id"], away)
+        if ours is not None and ours["name"] != name:
+            report["renamed_back"].append(f"{ours['name']} -> {name}")
+            if not check_mode:
+                rename(ours["experiment_id"], name)
+        if ours is None:
+            report["experiments_created"].append(name)
+            ids[name] = None
+            if check_mode:
+                continue
+            status, made = call("POST", "experiments/create", {"name": name})
             if status != 200:
                 raise RuntimeError(f"experiments/create of {name!r} answered HTTP {status}")
-            ids[name] = made["experiment_id"]
+            ours = experiment(call, {"experiment_id": made["experiment_id"]})
+        elif ours.get("lifecycle_stage") == "deleted":
+            report["experiments_created"].append(name)
+            if not check_mode:
+                body = {"experiment_id": ours["experiment_id"]}
+                status, _ = call("POST", "experiments/restore", body)
+                if status != 200:
+                    raise RuntimeError(f"experiments/restore of {name!r} answered HTTP {status}")
+        ids[name] = ours["experiment_id"]
+        entry = {"id": ours["experiment_id"], "created": ours.get("creation_time")}
+        if record.get(name) != entry:
+            record[name] = entry
+            report["recorded"].append(name)
+    if report["recorded"] and not check_mode:
+        save_record(params["record"], record)
     return ids
 
 
@@ -171,6 +243,9 @@ def converge(params, check_mode):
             "experiments_created",
             "granted",
             "revoked",
+            "renamed_back",
+            "squatters_renamed",
+            "recorded",
         )
     }
     store = SqlAlchemyStore()
@@ -328,6 +403,7 @@ def main():
         argument_spec={
             "database_uri": {"type": "str", "required": True, "no_log": True},
             "run_as": {"type": "str", "required": True},
+            "record": {"type": "path", "required": True},
             "server_url": {"type": "str", "required": True},
             "admin_username": {"type": "str", "required": True},
             "admin_password": {"type": "str", "required": True, "no_log": True},
