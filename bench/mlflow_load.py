@@ -17,6 +17,13 @@ timed. A short warm-up run comes first and is not measured.
 The students' accounts are the lab's own: playbooks/mlflow_server.yml makes
 them (the mlflow_server role, from the inventory's stand-in class).
 
+With --abuser-threads N, one more account (the last) is an abusive
+student: before the clients start it logs one metric with
+--abuser-points points (a long history), then N threads fetch that history
+over and over (a slow call each) until the clients are done, waiting out a
+429's Retry-After as MLflow's client does. Its calls are counted apart
+(abuser_requests, abuser_429); the figures are the K others'.
+
 Bounds: loopback targets only (any other request is refused before it is
 sent, MLflow's telemetry included); K, runs, points, the per-request timeout
 and an overall deadline (after which the clients stop by themselves) are
@@ -175,6 +182,56 @@ def client(cfg, idx: int, user: tuple[str, str] | None, phase: str, barrier, out
 RECORDER = Recorder()
 
 
+def abuser_prepare(cfg, account: tuple[str, str]) -> str:
+    """A run of the abuser's with a metric of --abuser-points points; its id."""
+    experiment = ensure_experiment(cfg.url, account, cfg.experiment)
+    _, created = api(cfg.url, account, f"{V2}/runs/create", {"experiment_id": experiment})
+    run_id = created["run"]["info"]["run_id"]
+    for start in range(0, cfg.abuser_points, 1000):
+        metrics = [
+            {"key": "history", "value": step, "timestamp": step, "step": step}
+            for step in range(start, min(start + 1000, cfg.abuser_points))
+        ]
+        api(cfg.url, account, f"{V2}/runs/log-batch", {"run_id": run_id, "metrics": metrics})
+    return run_id
+
+
+def abuser(cfg, account: tuple[str, str], run_id: str, stop, outdir: str) -> None:
+    """N threads fetching the long history until stop is set (or the deadline)."""
+    token = base64.b64encode(f"{account[0]}:{account[1]}".encode()).decode()
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+    path = f"{V2}/metrics/get-history?run_id={run_id}&metric_key=history&max_results=100000"
+    counts = {"requests": 0, "429": 0, "errors": 0}
+    lock = threading.Lock()
+    deadline = time.time() + cfg.deadline + cfg.timeout
+
+    def fetch() -> None:
+        while not stop.is_set() and time.time() < deadline:
+            request = Request(cfg.url + path, headers={"Authorization": f"Basic {token}"})
+            status, wait = 0, 0.0
+            try:
+                with urlopen(request, timeout=cfg.timeout, context=context) as response:
+                    response.read()
+                    status = response.status
+            except HTTPError as exc:
+                status, wait = exc.code, float(exc.headers.get("Retry-After") or 0)
+            except OSError:
+                status = 0
+            with lock:
+                counts["requests"] += 1
+                counts["429"] += status == 429
+                counts["errors"] += status != 200 and status != 429
+            if wait:
+                stop.wait(min(wait, 5.0))
+
+    threads = [threading.Thread(target=fetch) for _ in range(cfg.abuser_threads)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    Path(outdir, "abuser.json").write_text(json.dumps(counts))
+
+
 def students(credentials: str | None) -> list[tuple[str, str]]:
     """(user, password) of each student account, from DIR/students/<user>."""
     if not credentials:
@@ -186,11 +243,20 @@ def students(credentials: str | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def phase(cfg, name: str, clients: int, accounts: list[tuple[str, str]]) -> list[dict]:
-    """Forks `clients` processes, waits for them (bounded), returns their results."""
+def phase(
+    cfg, name: str, clients: int, accounts: list[tuple[str, str]], abusing=None
+) -> list[dict]:
+    """Forks `clients` processes (and, given (account, run id), the abuser's
+    beside them), waits for them (bounded), returns their results (the
+    abuser's counts in the first one's "abuser")."""
     ctx = multiprocessing.get_context("fork")
     barrier = ctx.Barrier(clients)
     with tempfile.TemporaryDirectory(prefix=f"mlflow-load-{name}-") as outdir:
+        stop = ctx.Event()
+        noisy = None
+        if abusing:
+            noisy = ctx.Process(target=abuser, args=(cfg, *abusing, stop, outdir))
+            noisy.start()
         procs = []
         for idx in range(clients):
             user = accounts[idx % len(accounts)] if accounts else None
@@ -205,6 +271,12 @@ def phase(cfg, name: str, clients: int, accounts: list[tuple[str, str]]) -> list
             if proc.is_alive():
                 proc.terminate()
                 proc.join(5)
+        if noisy:
+            stop.set()
+            noisy.join(cfg.timeout + 15)
+            if noisy.is_alive():
+                noisy.terminate()
+                noisy.join(5)
         results = []
         for idx in range(clients):
             path = Path(outdir, f"{name}-{idx:02d}.json")
@@ -212,6 +284,9 @@ def phase(cfg, name: str, clients: int, accounts: list[tuple[str, str]]) -> list
                 results.append(json.loads(path.read_text()))
             else:
                 results.append({"idx": idx, "lost": True})
+        noise = Path(outdir, "abuser.json")
+        if noisy and noise.exists() and results:
+            results[0]["abuser"] = json.loads(noise.read_text())
         return results
 
 
@@ -261,6 +336,11 @@ def summarise(cfg, results: list[dict], before: dict | None = None) -> dict:
         "runs_failed": sum(r["failed"] for r in done) + before.get("runs_failed", 0),
         "runs_cut": sum(r["cut"] for r in done) + before.get("runs_cut", 0),
         "clients_lost": len(results) - len(done) + before.get("clients_lost", 0),
+        "abuser_threads": cfg.abuser_threads,
+        "abuser_requests": sum(r.get("abuser", {}).get("requests", 0) for r in done)
+        + before.get("abuser_requests", 0),
+        "abuser_429": sum(r.get("abuser", {}).get("429", 0) for r in done)
+        + before.get("abuser_429", 0),
         "requests": len(calls),
         "errors": errors,
         "req_per_s": round(len(calls) / wall, 1) if wall > 0 else 0.0,
@@ -291,6 +371,8 @@ def cmd_run(cfg) -> None:
         value = getattr(cfg, key)
         if not 0 < value <= cap:
             sys.exit(f"--{key}: must be between 1 and {cap}, got {value}")
+    if not (0 <= cfg.abuser_threads <= 32 and 0 < cfg.abuser_points <= 200_000):
+        sys.exit("--abuser-threads: 0 to 32; --abuser-points: 1 to 200000")
     # Every failure shows as one; the client would otherwise retry for minutes.
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
     os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(cfg.timeout))
@@ -303,6 +385,13 @@ def cmd_run(cfg) -> None:
 
     RECORDER.install()
     accounts = students(cfg.credentials)
+    abusing = None
+    if cfg.abuser_threads:
+        if len(accounts) < 2:
+            sys.exit("--abuser-threads: needs --credentials with two accounts or more")
+        # The last account is the abuser's; the clients share the others.
+        accounts, account = accounts[:-1], accounts[-1]
+        abusing = (account, abuser_prepare(cfg, account))
     # The class experiment exists before the clients start (the accounts step
     # makes it on ours; here for the bare server), so no two clients race to
     # create it.
@@ -316,10 +405,15 @@ def cmd_run(cfg) -> None:
     print(f"{cfg.label}: warm-up {time.monotonic() - started:.0f} s (not measured)")
     out = Path(cfg.out)
     before = json.loads(out.read_text()) if cfg.pool and out.exists() else None
-    summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts), before)
+    summary = summarise(cfg, phase(cfg, "measure", cfg.clients, accounts, abusing), before)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary) + "\n")
     pooled = f" (pass {summary['passes']}, pooled)" if summary["passes"] > 1 else ""
+    if cfg.abuser_threads:
+        pooled += (
+            f", beside an abuser's {summary['abuser_requests']} calls"
+            f" ({summary['abuser_429']} answered 429)"
+        )
     print(
         f"{cfg.label}{pooled}: {summary['runs_completed']} runs done, {summary['runs_cut']} cut,"
         f" {summary['requests']} requests, {summary['errors']} errors,"
@@ -387,6 +481,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     run.add_argument("--warmup-clients", type=int, default=4)
     run.add_argument("--warmup-points", type=int, default=2)
+    run.add_argument("--abuser-threads", type=int, default=0, help="slow calls at once")
+    run.add_argument("--abuser-points", type=int, default=50_000, help="its history's points")
     run.add_argument("--out", required=True)
     run.add_argument(
         "--pool",

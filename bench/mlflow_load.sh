@@ -30,7 +30,10 @@
 # client, 1), BENCH_MLFLOW_POINTS (100), BENCH_MLFLOW_DEADLINE (s per server,
 # 60), BENCH_MLFLOW_TIMEOUT (s per request, 30), BENCH_MLFLOW_PASSES (3: ours-sqlite,
 # ours-postgresql and bare are loaded in turn that many times, and each row
-# pools the requests of its passes), BENCH_MLFLOW_EXTRA_ROWS (the
+# pools the requests of its passes), BENCH_MLFLOW_ABUSER_THREADS (8: the
+# abusive account's slow calls at once in the fair-share rows, which load
+# ours-sqlite with the class less one alone, beside that account, and beside
+# it with the proxy's per-account limits lifted), BENCH_MLFLOW_EXTRA_ROWS (the
 # lever rows above: auto | always | never; always), BENCH_MLFLOW_KEEP=1 keeps
 # the containers for a look afterwards (the next run removes them, or:
 # ansible-playbook -i bench/mlflow/inventory.yml bench/mlflow/containers.yml
@@ -51,6 +54,7 @@ DEADLINE=${BENCH_MLFLOW_DEADLINE:-60}
 TIMEOUT=${BENCH_MLFLOW_TIMEOUT:-30}
 EXTRA_ROWS=${BENCH_MLFLOW_EXTRA_ROWS:-always}
 PASSES=${BENCH_MLFLOW_PASSES:-3}
+ABUSER_THREADS=${BENCH_MLFLOW_ABUSER_THREADS:-8}
 KEEP=${BENCH_MLFLOW_KEEP:-0}
 
 IMAGE=localhost/mlops-lab/debian12:latest
@@ -65,7 +69,8 @@ declare -A URL=(
 )
 # The systemd unit of each server: the role's, and bench/mlflow/bare.yml's.
 declare -A UNIT=([ours-sqlite]=mlflow-server [ours-postgresql]=mlflow-server [bare]=mlflow-bare)
-ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-scrypt,ours-sqlite-nocache,ours-sqlite-workers4
+ORDER=ours-sqlite,ours-postgresql,bare,ours-sqlite-19,ours-sqlite-19-abuser,ours-sqlite-nolimits
+ORDER+=,ours-sqlite-scrypt,ours-sqlite-nocache,ours-sqlite-workers4
 ORDER+=,ours-sqlite-threads40,ours-sqlite-noauth,ours-sqlite-nowal
 WORK=$ROOT/.cache/bench/mlflow
 CREDENTIALS=$WORK/credentials
@@ -305,6 +310,39 @@ auth, artifacts written by the client to ./artifacts of the server's working dir
 shared disk here), transient unit without sandbox, sqlite" "${pool[@]}"
 done
 
+# Fair shares: the class less one student, alone and beside one abusive
+# account (the last) whose ABUSER_THREADS threads fetch a 50,000-point metric
+# history over and over; then the same beside the abuser with the proxy's
+# per-account limits lifted (as before they existed).
+others=$((CLIENTS - 1))
+fair_common="$ours_common, sqlite, $others students"
+for ((pass = 1; pass <= PASSES; pass++)); do
+  pool=()
+  [ "$pass" = 1 ] || pool=(--pool)
+  measure ours-sqlite-19 "$fair_common alone" --clients "$others" \
+    --credentials "$CREDENTIALS/mlflow" "${pool[@]}"
+  measure ours-sqlite-19-abuser "$fair_common beside an abusive account ($ABUSER_THREADS slow calls \
+at once, over and over)" --clients "$others" --abuser-threads "$ABUSER_THREADS" \
+    --credentials "$CREDENTIALS/mlflow" "${pool[@]}"
+done
+lever nolimits '{"mlflow_server_tls_account_connections": 16, "mlflow_server_tls_account_rate": 1000}' \
+  "the per-account limits lifted (16 calls at once, 1000 a second), beside the same abuser" \
+  --clients "$others" --abuser-threads "$ABUSER_THREADS" --credentials "$CREDENTIALS/mlflow"
+fairness=$(python3 - "$WORK/results" <<'PY'
+import json
+import sys
+from pathlib import Path
+
+rows = {name: json.loads(Path(sys.argv[1], f"{name}.json").read_text())
+        for name in ("ours-sqlite-19", "ours-sqlite-19-abuser", "ours-sqlite-nolimits")}
+alone = rows["ours-sqlite-19"]["p95_ms"]
+for name, row in rows.items():
+    print(f"- `{name}`: p95 {row['p95_ms']} ms ({row['p95_ms'] / alone:.2f}x alone), p50"
+          f" {row['p50_ms']} ms, {row['errors']} errors, the class done in {row['wall_s']} s;"
+          f" the abuser's calls {row['abuser_requests']}, of them 429 {row['abuser_429']}")
+PY
+)
+
 worse=$(report load-worse --results "$WORK/results" ours-sqlite bare)
 if [ "$EXTRA_ROWS" = always ] || { [ "$EXTRA_ROWS" = auto ] && [ "$worse" = yes ]; }; then
   bench_log "mlflow-load: the levers of ours-sqlite, one at a time (worse p95 than bare, or errors: $worse)"
@@ -378,6 +416,8 @@ cat >"$notes" <<EOF
   divided among the processes that share it (what the unit takes from the machine, page cache
   aside). Ours is capped by MemoryMax (mlflow_server_memory_max).
 EOF
+printf '\n## Fair shares\n\nThe p95 of %s students alone and beside one abusive account:\n\n%s\n' \
+  "$others" "$fairness" >>"$notes"
 if [ "${#LEVERS[@]}" -gt 0 ]; then
   printf '\n## Levers\n\nours-sqlite re-deployed by the role with one setting changed, then loaded again:\n\n' >>"$notes"
   printf '%s\n' "${LEVERS[@]}" >>"$notes"

@@ -131,14 +131,15 @@ def exists(run_json):
 
 def hostile(run_json):
     """What any student may upload to their own run and an object store
-    takes: x beside x/y (a file that is also a folder), and a name of 250
-    characters (past 255 with any suffix)."""
+    takes: x beside x/y (a file that is also a folder), a name of 250
+    characters (past 255 with any suffix) and a folder of 300 (past 255)."""
     run_id = json.loads(pathlib.Path(run_json).read_text())["run_id"]
     client = MlflowClient()
     with tempfile.TemporaryDirectory() as directory:
-        for name, folder in (("x", None), ("y", "x"), ("n" * 250, None)):
+        hostile = (("x", None), ("y", "x"), ("n" * 250, None), ("long.txt", "f" * 300))
+        for name, folder in hostile:
             path = pathlib.Path(directory, name)
-            path.write_text(f"hostile {folder or ''}/{name[:8]}\n")
+            path.write_text(f"hostile {(folder or '')[:8]}/{name[:8]}\n")
             client.log_artifact(run_id, str(path), artifact_path=folder)
     names = [a.path for a in client.list_artifacts(run_id)]
     names += [a.path for a in client.list_artifacts(run_id, "x")]
