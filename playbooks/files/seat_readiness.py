@@ -11,10 +11,12 @@ the seat and the student.
 
 What a student's login files print cannot pass for a result: the run id is
 the one MLflow holds under this check's token, written by the lookup to a
-pipe of the check's own (not stdout). Each command's output is read up to
-1 MiB and for 10 minutes at most; past either its whole session is killed.
-A failure says what failed: the step, its exit status or signal, and the
-last line of its output that reads like an error.
+pipe of the check's own (not stdout). Each command runs in a systemd scope
+of its own; its output is read up to 1 MiB, for 10 minutes at most and no
+longer than its first process lives, then everything left in the scope
+(processes it started, detached or not) is killed, so nothing a student
+starts can hold the check. A failure says what failed: the step, its exit
+status or signal, and the last line of its output that reads like an error.
 """
 
 import json
@@ -65,7 +67,9 @@ def as_student(*argv, env=(), pipe=None):
     # The login shell runs `cd "$1" && shift && exec env ... "$@"`: the
     # arguments are positional parameters, never parsed by the shell.
     script = 'cd "$1" && shift && exec env "$@"'
-    command = ["runuser", "-l", student, "-c", script, "--", "readiness", project, *env, *argv]
+    scope = f"mlops-lab-readiness-{secrets.token_hex(8)}.scope"
+    command = ["systemd-run", "--scope", "--quiet", f"--unit={scope}", "--"]
+    command += ["runuser", "-l", student, "-c", script, "--", "readiness", project, *env, *argv]
     child = subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
@@ -79,15 +83,22 @@ def as_student(*argv, env=(), pipe=None):
         left = deadline - time.monotonic()
         if left <= 0:
             limit = f"killed after {TIME_LIMIT} s"
-        elif select.select([child.stdout], [], [], left)[0]:
+        elif select.select([child.stdout], [], [], min(left, 1.0))[0]:
             block = os.read(child.stdout.fileno(), 65536)
             if not block:
                 break
             out += block
             if len(out) > OUTPUT_LIMIT:
                 limit = f"killed after {OUTPUT_LIMIT >> 20} MiB of output"
-    if limit:
-        os.killpg(child.pid, signal.SIGKILL)
+        elif child.poll() is not None:
+            break  # the command is done; what it left behind holds the pipe
+    # Whatever is left of it (a detached process too) goes now.
+    subprocess.run(
+        ["systemctl", "kill", "--signal=SIGKILL", scope],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     child.stdout.close()
     code = child.wait()
     text = out[:OUTPUT_LIMIT].decode(errors="replace")
@@ -140,8 +151,13 @@ if not error:
         experiment, run_name, seat, student, str(writer), pipe=writer,
     )  # fmt: skip
     os.close(writer)
-    with os.fdopen(reader, "rb") as stream:
-        found = stream.read(64).decode(errors="replace")
+    # Every writer is gone with the scope: what is there, without waiting.
+    os.set_blocking(reader, False)
+    try:
+        found = os.read(reader, 64).decode(errors="replace")
+    except BlockingIOError:
+        found = ""
+    os.close(reader)
     if rc != 0:
         error = why("finding and tagging the run", rc, out)
     elif not re.fullmatch(r"[0-9a-f]{32}", found):

@@ -228,13 +228,17 @@ def test_the_readiness_check_limited_to_a_seat_covers_that_seat_and_fails_for_it
 def test_the_class_report_counts_each_students_runs():
     """playbooks/report.yml after ada's one training run (side_effect.yml)."""
     rows = {}
-    for line in (EPHEMERAL / "class.md").read_text().splitlines():
+    report = (EPHEMERAL / "class.md").read_text()
+    for line in report.splitlines():
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if len(cells) == 4 and cells[0] in STUDENTS:
             rows[cells[0]] = cells
     assert set(rows) == STUDENTS, rows
     assert rows["ada"][1] == "1" and 0.5 < float(rows["ada"][3]) <= 1.0, rows["ada"]
     assert rows["alan"][1:] == ["0", "-", "-"], rows["alan"]
+    # The server's disk, as its guard measured it, and its backups.
+    server = re.search(r"^Server: /var/lib/mlflow (\d+\.\d)% free.*; (\d+) backups", report, re.M)
+    assert server and float(server.group(1)) > 0, report
 
 
 DEMO_RUNS = {"demo-c0.01", "demo-c0.1", "demo-c1", "demo-c10"}

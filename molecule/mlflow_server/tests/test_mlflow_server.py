@@ -769,6 +769,9 @@ def test_no_large_body_reaches_mlflow_before_a_login(host, cas):
         ("/graphql", "POST", 413, wrong),
         (BIG, "PUT", 401, None),
         ("/ajax-api/2.0/mlflow-artifacts/artifacts/1/x/big.bin", "PUT", 401, wrong),
+        # Only an upload carries a body there, logged in or not.
+        (BIG, "HEAD", 413, None),
+        (BIG, "DELETE", 413, basic_auth(host, *ADA)),
     ]
     for path, method, status, headers in routes:
         for chunked in (True, False):
@@ -800,6 +803,20 @@ body = json.dumps({"run_id": sys.argv[1], "params": params, "metrics": metrics})
 open(sys.argv[2], "w").write(body)
 print(len(body))
 """
+
+
+def test_credentials_in_another_form_are_refused(host, cas):
+    """Only `Basic <canonical base64>` passes the proxy (the scheme in any
+    case, any spaces: the same token, the same account's limits). Another
+    encoding of the same credentials, which MLflow would take (spare bits set
+    in the last character), would give one account another share: 401."""
+    token = basic_auth(host, *ADA)["Authorization"].split()[1]
+    for header in (f"Basic {token}", f"basic {token}", f"Basic  {token}"):
+        assert https(host, SEARCH, {"Authorization": header})["status"] == 200, header
+    spare = token.rstrip("=")[:-1] + chr(ord(token.rstrip("=")[-1]) + 1) + "=" * token.count("=")
+    for header in (f"Basic {spare}", "Bearer x"):
+        answer = https(host, SEARCH, {"Authorization": header})
+        assert answer["status"] == 401, (header, answer)
 
 
 def test_the_largest_log_batch_mlflow_takes_still_passes(host, cas):
@@ -918,6 +935,10 @@ def test_the_disk_guard_pauses_uploads_only(host, cas):
         assert state["uploads_paused"] is True, state
         put = https(host, small, basic_auth(host), method="PUT", body="/root/small.txt")
         assert put["status"] == 507 and "disk is almost full" in put["body"], put
+        # The web UI's own upload route too.
+        ui = "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=0&path=small.txt"
+        put = https(host, ui, basic_auth(host), method="POST", body="/root/small.txt")
+        assert put["status"] == 507, put
         assert https(host, BIG, basic_auth(host))["status"] == 200
         assert https(host, SEARCH, basic_auth(host))["status"] == 200
         assert "artifact uploads paused" in journal(host, GUARD)

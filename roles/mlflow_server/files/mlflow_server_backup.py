@@ -21,7 +21,8 @@ settings the mlflow_server role writes. Into <backup_dir>/<UTC time>/:
   there (too long, a file that is also a folder: any client may upload
   such names) goes to bucket-keys/ under an encoded name, its key in the
   manifest, and restores to that key; one object that cannot be fetched is
-  counted ("failed") and the rest go on;
+  counted ("failed") and the rest go on (the backup is kept, and the run
+  then exits 1 so that its unit fails and says so);
 - manifest.json, written last; the folder is renamed into place only then.
 
 The newest `keep` complete backups are kept; older ones are deleted.
@@ -463,6 +464,12 @@ def main(settings_file):
     for name in kept[: max(0, len(kept) - settings["keep"])]:
         shutil.rmtree(os.path.join(directory, name))
     print(json.dumps({"backup": final, **{k: v for k, v in manifest.items() if k != "stamp"}}))
+    # Kept, but loud: the unit fails (OnFailure= logs it) when objects are missing.
+    failed = manifest.get("bucket", {}).get("failed", 0)
+    if failed:
+        print(f"{failed} objects of the bucket could not be backed up", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
@@ -470,4 +477,4 @@ if __name__ == "__main__":
         with open(sys.argv[1]) as stream:
             restore_bucket(json.load(stream), sys.argv[3])
     else:
-        main(sys.argv[1])
+        sys.exit(main(sys.argv[1]))

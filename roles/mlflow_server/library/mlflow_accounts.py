@@ -161,25 +161,34 @@ def experiment(call, query):
     return found["experiment"]
 
 
-def ensure_experiments(params, admin, check_mode, report):
+def ensure_experiments(params, admin, check_mode, report, managed_by_others):
     """Experiment name -> id (None for one that check mode would create).
 
     Each experiment is found by the id and creation time recorded when this
     module made it, so a rename cannot move the class elsewhere: a renamed
     one gets its name back, and an experiment of someone else's that took
     the name is renamed away (reported), never adopted. A name with no
-    record (made before records were kept, or the record lost) is adopted
-    by name, as before.
+    record (made before records were kept, or the record lost) is adopted by
+    name only when it looks like the admin's: no other account manages it
+    (its creator does) and its artifacts are where MLflow puts them
+    (mlflow-artifacts:/<id>); otherwise it is renamed away too.
     """
 
     def call(method, path, body=None):
         return api(params["server_url"], admin, method, path, body)
 
     def rename(experiment_id, new_name):
-        body = {"experiment_id": experiment_id, "new_name": new_name}
-        status, _ = call("POST", "experiments/update", body)
-        if status != 200:
-            raise RuntimeError(f"renaming experiment {experiment_id} answered HTTP {status}")
+        # A name taken already (someone made it first): another, random.
+        for suffix in ("", f" {os.urandom(4).hex()}", f" {os.urandom(8).hex()}"):
+            body = {"experiment_id": experiment_id, "new_name": new_name + suffix}
+            status, _ = call("POST", "experiments/update", body)
+            if status == 200:
+                return
+        raise RuntimeError(f"renaming experiment {experiment_id} answered HTTP {status}")
+
+    def looks_like_the_admins(found):
+        where = f"mlflow-artifacts:/{found['experiment_id']}"
+        return found["artifact_location"] == where and not managed_by_others(found["experiment_id"])
 
     record = load_record(params["record"])
     ids = {}
@@ -189,7 +198,7 @@ def ensure_experiments(params, admin, check_mode, report):
         if ours is not None and ours.get("creation_time") != kept["created"]:
             ours = None  # the id was reused after a restore: someone else's
         named = experiment(call, {"experiment_name": name})
-        if ours is None and kept is None:
+        if ours is None and kept is None and named is not None and looks_like_the_admins(named):
             ours = named
         if named is not None and (ours is None or named["experiment_id"] != ours["experiment_id"]):
             away = f"{name} (experiment {named['experiment_id']}, renamed: the name is the lab's)"
@@ -311,7 +320,20 @@ def converge(params, check_mode):
     if check_mode and admin[0] in report["created"] + report["passwords_set"]:
         report["experiments_created"] = ["(not checked: the admin password is not set yet)"]
         return report
-    ids = ensure_experiments(params, admin, check_mode, report)
+
+    def managed_by_others(experiment_id):
+        for user in store.list_users():
+            if user.is_admin:
+                continue
+            try:
+                grant = store.get_experiment_permission(experiment_id, user.username)
+            except MlflowException:
+                continue
+            if grant.permission == "MANAGE":
+                return True
+        return False
+
+    ids = ensure_experiments(params, admin, check_mode, report, managed_by_others)
     for grant in params["permissions"]:
         experiment_id = ids.get(grant["experiment"])
         try:
