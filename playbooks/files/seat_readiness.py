@@ -124,7 +124,9 @@ def why(step, status, text):
 
 
 rc, out = as_student("uv", "--version")
-uv_version = out.split()[1] if rc == 0 and len(out.split()) > 1 else "missing"
+# uv's own line, whatever the login files printed before it.
+versions = re.findall(r"^uv (\S+)", out, re.MULTILINE)
+uv_version = versions[-1] if rc == 0 and versions else "missing"
 rc, out = as_student(
     "uv", "run", "--no-sync", "python", "-c", "import platform; print(platform.python_version())"
 )
